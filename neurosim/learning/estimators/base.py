@@ -1,0 +1,94 @@
+"""The estimator interface: ds*/dβ at β = 0 from nudged relaxations."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+from ...substrate import AbstractIntegrator, LayeredNetwork, RelaxResult, relax
+from ...substrate.dynamics import Nudge
+
+__all__ = ["AbstractEstimator", "AbstractProbeEstimator", "Estimate", "NudgedPhase"]
+
+
+@dataclass(frozen=True)
+class NudgedPhase:
+    """How nudged relaxations run: step budget T2, integrator, tolerance."""
+
+    steps: int
+    integrator: AbstractIntegrator
+    tol: float = 0.0
+    check_every: int = 10
+
+
+@dataclass
+class Estimate:
+    """δ = ds*/dβ per layer, ``(B, *shape_l)``, real; plus the nudged-phase diagnostics."""
+
+    delta: list[Tensor]
+    steps: int
+    residual: Tensor | None
+    converged: Tensor | None
+    relaxations: int
+
+
+class AbstractEstimator(ABC):
+    """An estimator of δ_EP = ds*/dβ |_{β=0} (DESIGN.md §3).
+
+    Attributes
+    ----------
+    name : str
+        Registry key (the TOML ``kind``).
+    bias_order : int or None
+        Order p of the bias in the nudge size, error = O(β^p); ``None`` when
+        the estimator is exact or its bias is not a power of β.
+    """
+
+    name: ClassVar[str]
+    bias_order: ClassVar[int | None]
+
+    @abstractmethod
+    def estimate(
+        self,
+        network: LayeredNetwork,
+        x: Tensor,
+        free: RelaxResult,
+        nudge: Nudge,
+        phase: NudgedPhase,
+    ) -> Estimate:
+        """δ from the free fixed point ``free`` and the nudge direction g = ``nudge(s_L)``."""
+
+
+class AbstractProbeEstimator(AbstractEstimator):
+    """Estimators that relax K probes β_k side by side and combine the K states linearly.
+
+    δ = Re Σ_k c_k (s(β_k) − s_free): subclasses give the probes β_k and weights c_k.
+    """
+
+    @abstractmethod
+    def probes(self) -> tuple[Tensor, Tensor]:
+        """(β_k, c_k), each ``(K,)`` float64 or complex128."""
+
+    def estimate(self, network, x, free, nudge, phase) -> Estimate:
+        beta, coef = self.probes()
+        r = relax(
+            network,
+            x,
+            steps=phase.steps,
+            u0=free.u,
+            beta=beta.to(x.device),
+            nudge=nudge,
+            integrator=phase.integrator,
+            tol=phase.tol,
+            check_every=phase.check_every,
+        )
+        coef = coef.to(device=x.device, dtype=r.s[0].dtype)
+        delta = []
+        for s_k, s0 in zip(r.s, free.s, strict=True):
+            d = torch.tensordot(coef, s_k - s0, dims=([0], [0]))
+            delta.append(d.real if d.is_complex() else d)
+        return Estimate(delta, r.steps, r.residual, r.converged, int(beta.shape[0]))

@@ -1,0 +1,33 @@
+"""One-sided finite nudge (Scellier & Bengio, 2017)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .base import AbstractProbeEstimator
+
+__all__ = ["OneSided"]
+
+
+@dataclass(frozen=True)
+class OneSided(AbstractProbeEstimator):
+    r"""δ ≈ (s*(β) − s*(0)) / β.
+
+    One nudged relaxation; bias O(β) (:attr:`bias_order` = 1), from the
+    curvature ½ s''(0) β.
+
+    References
+    ----------
+    Scellier & Bengio, "Equilibrium Propagation", Front. Comput. Neurosci. 2017.
+    """
+
+    beta: float = 0.1
+    name = "one_sided"
+    bias_order = 1
+
+    def probes(self):
+        return torch.tensor([self.beta], dtype=torch.float64), torch.tensor(
+            [1.0 / self.beta], dtype=torch.float64
+        )

@@ -1,0 +1,43 @@
+"""The simulated physical substrate: states, maps, activations and relaxation dynamics."""
+
+from .activations import (
+    ACTIVATIONS as ACTIVATIONS,
+    AbstractActivation as AbstractActivation,
+    DSiLU as DSiLU,
+    ShiftedSigmoid as ShiftedSigmoid,
+    Sigmoid as Sigmoid,
+    Tanh as Tanh,
+    get_activation as get_activation,
+    register_activation as register_activation,
+)
+from .connections import (
+    AbstractConnection as AbstractConnection,
+    BoundConnection as BoundConnection,
+    Conv2d as Conv2d,
+    Dense as Dense,
+    ModuleConnection as ModuleConnection,
+    real_linear as real_linear,
+    sincos_deg as sincos_deg,
+)
+from .dynamics import (
+    AbstractIntegrator as AbstractIntegrator,
+    AbstractProgress as AbstractProgress,
+    FixedPoint as FixedPoint,
+    LeakyEuler as LeakyEuler,
+    NonFiniteStateError as NonFiniteStateError,
+    NoProgress as NoProgress,
+    RelaxResult as RelaxResult,
+    relax as relax,
+    vector_field as vector_field,
+)
+from .network import BoundNetwork as BoundNetwork, LayeredNetwork as LayeredNetwork
+
+__all__ = [
+    "ACTIVATIONS", "AbstractActivation", "DSiLU", "ShiftedSigmoid", "Sigmoid", "Tanh",
+    "get_activation", "register_activation",
+    "AbstractConnection", "BoundConnection", "Conv2d", "Dense", "ModuleConnection",
+    "real_linear", "sincos_deg",
+    "AbstractIntegrator", "AbstractProgress", "FixedPoint", "LeakyEuler",
+    "NonFiniteStateError", "NoProgress", "RelaxResult", "relax", "vector_field",
+    "BoundNetwork", "LayeredNetwork",
+]

@@ -1,0 +1,250 @@
+r"""Relaxation dynamics: integrators and :func:`relax` with convergence diagnostics.
+
+Both integrators advance the state along the (optionally nudged) vector field
+
+.. math::
+
+    F(u) = Φ(θ, x, ρ(u)) + β\, g(ρ(u)) - u ,
+
+with g non-zero on the output layer only:
+
+    fixed point (discrete)  u_{t+1} = u_t + F(u_t) = Φ(ρ(u_t)) + β g
+    leaky Euler             u_{t+1} = u_t + (dt/τ) F(u_t)     (τ du/dt = F)
+
+``β`` is a tensor of K probes (real or complex): the states gain a leading
+probe axis, ``(K, B, *shape)``, and all probes relax in one batched call.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .network import BoundNetwork, LayeredNetwork
+
+__all__ = [
+    "AbstractIntegrator",
+    "FixedPoint",
+    "LeakyEuler",
+    "RelaxResult",
+    "NonFiniteStateError",
+    "AbstractProgress",
+    "NoProgress",
+    "relax",
+    "vector_field",
+]
+
+Nudge = Callable[[Tensor], Tensor]
+"""g(s_L): the output-layer nudge direction, ∂ℓ/∂s_L (holomorphic in s_L)."""
+
+
+class NonFiniteStateError(FloatingPointError):
+    """A relaxation produced NaN or inf."""
+
+
+class AbstractIntegrator(ABC):
+    """One explicit step u ← u + η F(u) of the relaxation dynamics."""
+
+    @property
+    @abstractmethod
+    def rate(self) -> float:
+        """η, the fraction of F applied per step."""
+
+    def step(self, u: Sequence[Tensor], f: Sequence[Tensor]) -> list[Tensor]:
+        eta = self.rate
+        return [ui + eta * fi for ui, fi in zip(u, f, strict=True)]
+
+
+@dataclass(frozen=True)
+class FixedPoint(AbstractIntegrator):
+    """Synchronous fixed-point iteration u ← Φ(ρ(u)) + β g (Laborieux & Zenke's dynamics)."""
+
+    @property
+    def rate(self) -> float:
+        return 1.0
+
+
+@dataclass(frozen=True)
+class LeakyEuler(AbstractIntegrator):
+    """Forward Euler for τ du/dt = −u + Φ(ρ(u)) + β g, step ``dt``, time constant ``tau``."""
+
+    dt: float = 0.1
+    tau: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not (0 < self.dt <= self.tau):
+            raise ValueError(f"LeakyEuler needs 0 < dt <= tau, got dt={self.dt}, tau={self.tau}")
+
+    @property
+    def rate(self) -> float:
+        return self.dt / self.tau
+
+
+class AbstractProgress(ABC):
+    """Receives progress reports from long relaxations."""
+
+    @abstractmethod
+    def update(self, step: int, max_residual: float) -> None: ...
+
+
+class NoProgress(AbstractProgress):
+    def update(self, step: int, max_residual: float) -> None:
+        return None
+
+
+@dataclass
+class RelaxResult:
+    """Outcome of a relaxation.
+
+    Attributes
+    ----------
+    u : list of Tensor
+        Final pre-activation states, each ``(*lead, *shape_l)``.
+    s : list of Tensor
+        Activated states ρ(u).
+    steps : int
+        Steps taken (early stop once every sample's residual ≤ ``tol``).
+    residual : Tensor
+        ``(*lead,)`` — ‖F(u)‖₂ at the returned state, over all units of a sample.
+    converged : Tensor
+        ``(*lead,)`` bool — ``residual <= tol``.
+    tol : float
+    """
+
+    u: list[Tensor]
+    s: list[Tensor]
+    steps: int
+    residual: Tensor
+    converged: Tensor
+    tol: float
+
+    @property
+    def all_converged(self) -> bool:
+        return bool(self.converged.all())
+
+    def detach(self) -> RelaxResult:
+        return RelaxResult(
+            [t.detach() for t in self.u],
+            [t.detach() for t in self.s],
+            self.steps,
+            self.residual,
+            self.converged,
+            self.tol,
+        )
+
+
+def vector_field(
+    network: LayeredNetwork,
+    bound: BoundNetwork,
+    h: Sequence[Tensor | None],
+    u: Sequence[Tensor],
+    beta: Tensor | None = None,
+    nudge: Nudge | None = None,
+) -> tuple[list[Tensor], list[Tensor]]:
+    """(F(u), s) with F = Φ(ρ(u)) + β g(ρ(u)) − u; ``beta`` already shaped to broadcast."""
+    s = [network.activation(t) for t in u]
+    phi = bound.drive(s, h)
+    if beta is not None:
+        phi[-1] = phi[-1] + beta * nudge(s[-1])
+    return [p - t for p, t in zip(phi, u, strict=True)], s
+
+
+def _residual_norm(f: Sequence[Tensor], n_lead: int) -> Tensor:
+    sq = sum(t.detach().abs().square().reshape(*t.shape[:n_lead], -1).sum(-1) for t in f)
+    return sq.sqrt()
+
+
+def relax(
+    network: LayeredNetwork,
+    x: Tensor,
+    *,
+    steps: int,
+    u0: Sequence[Tensor] | None = None,
+    beta: Tensor | None = None,
+    nudge: Nudge | None = None,
+    integrator: AbstractIntegrator | None = None,
+    tol: float = 0.0,
+    check_every: int = 10,
+    progress: AbstractProgress | None = None,
+    bound: BoundNetwork | None = None,
+) -> RelaxResult:
+    r"""Relax the network from ``u0`` for at most ``steps`` steps.
+
+    Parameters
+    ----------
+    network, x
+        The substrate and its clamped input ``(B, *shape_0)``.
+    steps
+        Step budget (T1 for a free phase, T2 for a nudged one).
+    u0
+        Initial states, ``(B, *shape_l)`` or already ``(K, B, *shape_l)``; zeros if omitted.
+    beta
+        ``(K,)`` nudge strengths, real or complex; adds the probe axis K. ``None``: free phase.
+    nudge
+        g(s_L) = ∂ℓ/∂s_L, required with ``beta``.
+    tol
+        Early stop once every sample has ‖F(u)‖₂ ≤ tol (checked every
+        ``check_every`` steps; each check is one host sync). ``tol = 0`` runs
+        the full budget.
+
+    Returns
+    -------
+    RelaxResult
+        States plus diagnostics; ``converged`` flags samples with residual ≤ tol.
+
+    Raises
+    ------
+    NonFiniteStateError
+        If a state becomes NaN or inf (checked every ``check_every`` steps).
+    """
+    integrator = FixedPoint() if integrator is None else integrator
+    progress = NoProgress() if progress is None else progress
+    bound = network.bind() if bound is None else bound
+    lead = network.lead_shape(x)
+    dtype = network.dtype
+    if beta is not None:
+        if nudge is None:
+            raise ValueError("relax: a nudge function g(s_L) is required with beta")
+        beta = torch.as_tensor(beta, device=x.device)
+        if beta.ndim != 1:
+            raise ValueError(f"relax: beta must be a 1-d tensor of probes, got shape {tuple(beta.shape)}")
+        dtype = torch.promote_types(dtype, beta.dtype)
+        lead = (beta.shape[0], *lead)
+        beta = beta.to(dtype).reshape(-1, *([1] * (len(lead) - 1 + len(network.shapes[-1]))))
+    if u0 is None:
+        u = network.zero_state(lead, dtype)
+    else:
+        u = [t.to(dtype).expand(*lead, *shape).clone() for t, shape in zip(u0, network.shapes, strict=True)]
+    n_lead = len(lead)
+    h = bound.static_drive(x)
+    eta = integrator.rate
+    for t in range(steps):
+        check = (t + 1) % check_every == 0
+        if eta == 1.0 and not check:  # u ← Φ + βg without forming F
+            s = [network.activation(v) for v in u]
+            u = bound.drive(s, h)
+            if beta is not None:
+                u[-1] = u[-1] + beta * nudge(s[-1])
+            continue
+        f, _ = vector_field(network, bound, h, u, beta, nudge)
+        if check:
+            res = _residual_norm(f, n_lead)
+            rmax = float(res.max())
+            if not torch.isfinite(res).all():
+                raise NonFiniteStateError(
+                    f"relaxation diverged: non-finite state at step {t} (max |F| = {rmax})"
+                )
+            progress.update(t, rmax)
+            if rmax <= tol:
+                s = [network.activation(v) for v in u]
+                return RelaxResult(u, s, t, res, res <= tol, tol)
+        u = integrator.step(u, f)
+    f, s = vector_field(network, bound, h, u, beta, nudge)
+    res = _residual_norm(f, n_lead)
+    if not torch.isfinite(res).all():
+        raise NonFiniteStateError(f"relaxation diverged: non-finite state after {steps} steps")
+    return RelaxResult(u, s, steps, res, res <= tol, tol)

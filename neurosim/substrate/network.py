@@ -1,0 +1,180 @@
+r"""Layered relaxation networks: the drive Φ and the vector field F.
+
+State :math:`u = (u_1, …, u_L)` with activated states :math:`s_l = ρ(u_l)`; the
+input :math:`s_0 = x` is clamped. The drive of layer l is (DESIGN.md §2)
+
+.. math::
+
+    Φ_l(θ, x, s) = f_{θ_l}(s_{l-1}) + J_{f_{θ_{l+1}}^{fb}}(s_l)^\top s_{l+1} + b_l ,
+
+(for dense layers :math:`W_l s_{l-1} + B_l s_{l+1} + b_l`) and the vector field
+is :math:`F(u) = Φ(ρ(u)) - u`; the free fixed point solves F = 0.
+
+Shapes: every state tensor is ``(*lead, *shape_l)`` where ``lead`` holds the
+named batch axes, ``(B,)`` for a free relaxation and ``(K, B)`` when K nudge
+probes run side by side. The input is ``(B, *shape_0)`` and broadcasts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from .activations import AbstractActivation, get_activation
+from .connections import AbstractConnection, BoundConnection, Dense
+
+__all__ = ["LayeredNetwork", "BoundNetwork"]
+
+
+@dataclass(frozen=True)
+class BoundNetwork:
+    """A network's maps with their parameters materialised for one relaxation."""
+
+    connections: tuple[BoundConnection, ...]
+    biases: tuple[Tensor | None, ...]
+
+    def static_drive(self, x: Tensor) -> list[Tensor | None]:
+        """The parts of Φ that do not depend on the state: W_1 x + b_1, then b_l."""
+        h: list[Tensor | None] = list(self.biases)
+        x_drive = self.connections[0].forward(x)
+        h[0] = x_drive if h[0] is None else x_drive + h[0]
+        return h
+
+    def drive(self, s: Sequence[Tensor], h: Sequence[Tensor | None]) -> list[Tensor]:
+        """Φ(s) given the activated states ``s`` and the static drive ``h``."""
+        n = len(s)
+        phi = []
+        for l in range(n):
+            p = h[l]
+            if l > 0:
+                fwd = self.connections[l].forward(s[l - 1])
+                p = fwd if p is None else p + fwd
+            if l + 1 < n:
+                fb = self.connections[l + 1].feedback(s[l + 1], s[l])
+                p = fb if p is None else p + fb
+            phi.append(p)
+        return phi
+
+
+class LayeredNetwork(nn.Module):
+    """A layered relaxation network (DESIGN.md §2).
+
+    Parameters
+    ----------
+    connections
+        ``L`` connections; connection ``l`` maps layer ``l−1`` (layer 0 = input)
+        to layer ``l``, and consecutive shapes must match.
+    activation
+        Name in :data:`~neurosim.substrate.ACTIVATIONS` or an instance.
+    bias
+        Whether each layer has a learnable bias b_l (initialised to zero).
+    """
+
+    def __init__(
+        self,
+        connections: Sequence[AbstractConnection],
+        *,
+        activation: str | AbstractActivation = "sigmoid",
+        bias: bool = True,
+    ):
+        super().__init__()
+        if not connections:
+            raise ValueError("a LayeredNetwork needs at least one connection")
+        for a, b in zip(connections[:-1], connections[1:], strict=False):
+            if a.out_shape != b.in_shape:
+                raise ValueError(f"shape mismatch between connections: {a.out_shape} → {b.in_shape}")
+        self.connections = nn.ModuleList(connections)
+        self.activation = get_activation(activation)
+        dtype = next(iter(connections[0].parameters())).dtype
+        self.biases = nn.ParameterList(
+            [nn.Parameter(torch.zeros(c.out_shape, dtype=dtype)) for c in connections] if bias else []
+        )
+
+    @classmethod
+    def dense(
+        cls,
+        sizes: Sequence[int],
+        *,
+        activation: str | AbstractActivation = "sigmoid",
+        alpha: float = 0.0,
+        gain: float = 1.0,
+        bias: bool = True,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype = torch.float64,
+    ) -> LayeredNetwork:
+        """A dense network ``sizes = [n_in, n_1, …, n_L]`` with feedback angle ``alpha``."""
+        conns = [
+            Dense(a, b, alpha=alpha, gain=gain, generator=generator, dtype=dtype)
+            for a, b in zip(sizes[:-1], sizes[1:], strict=False)
+        ]
+        return cls(conns, activation=activation, bias=bias)
+
+    # -- geometry -----------------------------------------------------------------
+    @property
+    def shapes(self) -> list[tuple[int, ...]]:
+        """Per-sample shapes of layers 1..L."""
+        return [c.out_shape for c in self.connections]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.connections[0].in_shape
+
+    @property
+    def num_units(self) -> int:
+        """Total number of state units Σ_l |s_l|."""
+        return sum(int(torch.tensor(s).prod()) for s in self.shapes)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Real dtype of the parameters."""
+        return next(self.parameters()).dtype
+
+    @property
+    def alpha(self) -> float:
+        """The feedback angle (degrees) when all connections share one."""
+        angles = {c.alpha for c in self.connections}
+        if len(angles) != 1:
+            raise ValueError(f"connections have different angles: {sorted(angles)}")
+        return angles.pop()
+
+    @alpha.setter
+    def alpha(self, value: float) -> None:
+        for c in self.connections:
+            c.alpha = float(value)
+
+    def lead_shape(self, x: Tensor) -> tuple[int, ...]:
+        """Leading (batch) dims of an input ``x``."""
+        return tuple(x.shape[: x.ndim - len(self.input_shape)])
+
+    # -- maps ---------------------------------------------------------------------
+    def bind(self) -> BoundNetwork:
+        """Materialise every map's parameters (including θ_fb(α)) once."""
+        biases = tuple(self.biases) if len(self.biases) else (None,) * len(self.connections)
+        return BoundNetwork(tuple(c.bind() for c in self.connections), biases)
+
+    def drive(self, s: Sequence[Tensor], x: Tensor, bound: BoundNetwork | None = None) -> list[Tensor]:
+        """Φ(θ, x, s) for activated states ``s``."""
+        bound = self.bind() if bound is None else bound
+        return bound.drive(s, bound.static_drive(x))
+
+    def zero_state(self, lead: Sequence[int], dtype: torch.dtype | None = None) -> list[Tensor]:
+        """u = 0 with leading dims ``lead``."""
+        dtype = self.dtype if dtype is None else dtype
+        dev = next(self.parameters()).device
+        return [torch.zeros(*lead, *shape, dtype=dtype, device=dev) for shape in self.shapes]
+
+    def flatten_state(self, u: Sequence[Tensor], n_lead: int) -> Tensor:
+        """Concatenate per-layer states into ``(*lead, N)``, N = :attr:`num_units`."""
+        return torch.cat([t.reshape(*t.shape[:n_lead], -1) for t in u], dim=-1)
+
+    def unflatten_state(self, v: Tensor) -> list[Tensor]:
+        """Inverse of :meth:`flatten_state`."""
+        out, i = [], 0
+        for shape in self.shapes:
+            n = int(torch.tensor(shape).prod())
+            out.append(v[..., i : i + n].reshape(*v.shape[:-1], *shape))
+            i += n
+        return out
