@@ -37,11 +37,19 @@ class AbstractLoss(nn.Module, ABC):
 
 
 class MSELoss(AbstractLoss):
-    r"""ℓ = ½ ‖s_L − y‖², g = s_L − y."""
+    r"""ℓ = ½ ‖s_L − y‖², g = s_L − y.
+
+    ``feature_ndim`` trailing axes form one sample (1 for dense outputs,
+    3 for a ``(C, H, W)`` convolutional output).
+    """
+
+    def __init__(self, feature_ndim: int = 1):
+        super().__init__()
+        self.feature_ndim = feature_ndim
 
     def per_sample(self, s_out: Tensor, y: Tensor) -> Tensor:
         d = s_out - y
-        return 0.5 * (d * d).reshape(*d.shape[: d.ndim - 1], -1).sum(-1)
+        return 0.5 * (d * d).flatten(d.ndim - self.feature_ndim).sum(-1)
 
     def nudge(self, s_out: Tensor, y: Tensor) -> Tensor:
         return s_out - y

@@ -26,8 +26,11 @@ class OnlineHolomorphic(AbstractEstimator):
     after ``warmup`` discarded periods, where s_{t+1} is the state that
     responded to β(t). A quasi-static trajectory (T ≫ relaxation time) traces
     s*(β) on the circle and the sum is the continuous Cauchy integral (exact).
-    Finite T adds a lag bias O(1/T) (linear response at frequency 2π/T), and
-    the nudged-phase ``steps`` budget is replaced by (warmup + periods)·T.
+    Finite T adds a lag: linearising u_{t+1} = Φ(ρ(u_t)) + β_t g with A = Φ_s D
+    gives the response (I − e^{-iω}A)^{-1} g at ω = 2π/T, whose O(ω) term
+    −iω (I−A)^{-1} A (I−A)^{-1} g is purely imaginary for a real substrate, so
+    the real part has bias O(1/T²) (measured in the tests). The nudged-phase
+    ``steps`` budget is replaced by (warmup + periods)·T.
     """
 
     r: float = 0.1

@@ -1,0 +1,49 @@
+"""Shared fixtures: small seeded networks relaxed to tight fixed points (float64)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+import torch
+
+from neurosim.learning import FreePhase, MSELoss, NudgedPhase
+from neurosim.substrate import FixedPoint, LayeredNetwork, RelaxResult
+
+TIGHT = 1e-14
+
+
+@dataclass
+class Problem:
+    network: LayeredNetwork
+    x: torch.Tensor
+    y: torch.Tensor
+    loss: MSELoss
+    free_phase: FreePhase
+    nudged_phase: NudgedPhase
+    free: RelaxResult
+
+
+def make_problem(
+    alpha: float = 0.0,
+    *,
+    sizes=(8, 12, 10, 5),
+    batch: int = 6,
+    seed: int = 0,
+    activation: str = "shifted_sigmoid",
+    gain: float = 1.0,
+) -> Problem:
+    gen = torch.Generator().manual_seed(seed)
+    net = LayeredNetwork.dense(sizes, activation=activation, alpha=alpha, gain=gain, generator=gen)
+    x = torch.rand(batch, sizes[0], dtype=torch.float64, generator=gen)
+    y = torch.rand(batch, sizes[-1], dtype=torch.float64, generator=gen)
+    free_phase = FreePhase(steps=5000, tol=TIGHT)
+    nudged = NudgedPhase(steps=5000, integrator=FixedPoint(), tol=TIGHT)
+    free = free_phase.run(net, x)
+    assert free.all_converged, f"fixture did not converge: {free.residual.max()}"
+    return Problem(net, x, y, MSELoss(), free_phase, nudged, free)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(1234)
