@@ -77,14 +77,18 @@ def test_equilibrium_gradient_equals_rules_and_bptt():
     bptt = BPTT(steps=600).compute(p.network, p.loss, p.x, p.y)
     for (name, _), g in zip(params.items(), grads, strict=True):
         ref = bptt.grads[name]
-        torch.testing.assert_close(torch.zeros_like(ref) if g is None else g, ref, rtol=1e-9, atol=1e-12)
+        torch.testing.assert_close(
+            torch.zeros_like(ref) if g is None else g, ref, rtol=1e-9, atol=1e-12
+        )
 
 
 def test_alignment_is_one_when_symmetric_and_below_one_when_not():
     out = {}
     for alpha in (0.0, 45.0, 90.0):
         p = make_problem(alpha)
-        ep = GeneralizedEP(Exact(), p.free_phase, p.nudged_phase).compute(p.network, p.loss, p.x, p.y, free=p.free)
+        ep = GeneralizedEP(Exact(), p.free_phase, p.nudged_phase).compute(
+            p.network, p.loss, p.x, p.y, free=p.free
+        )
         bp = ImplicitBP(p.free_phase).compute(p.network, p.loss, p.x, p.y, free=p.free)
         out[alpha] = (delta_alignment(ep.delta, bp.delta), gradient_alignment(ep.grads, bp.grads))
         sym = jacobian_symmetry(p.network, p.x, p.free.s)
@@ -106,7 +110,9 @@ def test_hutchinson_symmetry_score_is_unbiased():
     p = make_problem(70.0)
     exact = jacobian_symmetry(p.network, p.x, p.free.s)
     gen = torch.Generator().manual_seed(3)
-    est = jacobian_symmetry(p.network, p.x, p.free.s, method="hutchinson", n_probes=4000, generator=gen)
+    est = jacobian_symmetry(
+        p.network, p.x, p.free.s, method="hutchinson", n_probes=4000, generator=gen
+    )
     torch.testing.assert_close(est, exact, rtol=0, atol=0.01)
 
 
@@ -140,7 +146,9 @@ def test_cross_entropy_nudge_and_readout_gradient_match_autograd():
     assert float(loss.nudge(sc, y).imag.abs().max().detach()) == 0.0
     # readout gradient from a rule equals the implicit-BP gradient (readout is local)
     p = make_problem(0.0, sizes=(8, 12, 6), batch=5)
-    ep = GeneralizedEP(Exact(), p.free_phase, p.nudged_phase).compute(p.network, loss, p.x, y, free=p.free)
+    ep = GeneralizedEP(Exact(), p.free_phase, p.nudged_phase).compute(
+        p.network, loss, p.x, y, free=p.free
+    )
     bp = BPTT(steps=600).compute(p.network, loss, p.x, y)
     for name in ("loss.weight", "loss.bias"):
         torch.testing.assert_close(ep.grads[name], bp.grads[name], rtol=1e-9, atol=1e-12)
@@ -159,14 +167,18 @@ def _module_network(alpha):
     gen = torch.Generator().manual_seed(12)
     torch.manual_seed(12)
     lin = torch.nn.Linear(7, 9, dtype=torch.float64)
-    conns = [ModuleConnection(lin, (7,), (9,), alpha=alpha, generator=gen), Dense(9, 4, alpha=alpha, generator=gen)]
+    conns = [
+        ModuleConnection(lin, (7,), (9,), alpha=alpha, generator=gen),
+        Dense(9, 4, alpha=alpha, generator=gen),
+    ]
     x = torch.rand(4, 7, dtype=torch.float64, generator=gen)
     y = torch.rand(4, 4, dtype=torch.float64, generator=gen)
     return LayeredNetwork(conns, activation="sigmoid"), x, y
 
 
 @pytest.mark.parametrize(
-    "build", [lambda a: _conv_network(a, None), lambda a: _conv_network(a, "avg"), _module_network],
+    "build",
+    [lambda a: _conv_network(a, None), lambda a: _conv_network(a, "avg"), _module_network],
     ids=["conv", "conv-avgpool", "module"],
 )
 @pytest.mark.parametrize("alpha", [0.0, 90.0])

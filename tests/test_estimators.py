@@ -25,7 +25,9 @@ from neurosim.learning import (
 
 def _estimate(p, estimator):
     with torch.no_grad():
-        return estimator.estimate(p.network, p.x, p.free, lambda s: p.loss.nudge(s, p.y), p.nudged_phase)
+        return estimator.estimate(
+            p.network, p.x, p.free, lambda s: p.loss.nudge(s, p.y), p.nudged_phase
+        )
 
 
 def _rel_err(delta, ref):
@@ -50,7 +52,9 @@ def dense_ep_reference(p):
         phi_s[offs[l] : offs[l + 1], offs[l - 1] : offs[l]] = w
         phi_s[offs[l - 1] : offs[l], offs[l] : offs[l + 1]] = fb.T
     d = torch.cat([net.activation.derivative(t) for t in u], -1)  # (B, N)
-    g = torch.cat([torch.zeros_like(t) for t in p.free.s[:-1]] + [p.loss.nudge(p.free.s[-1], p.y)], -1)
+    g = torch.cat(
+        [torch.zeros_like(t) for t in p.free.s[:-1]] + [p.loss.nudge(p.free.s[-1], p.y)], -1
+    )
     eye = torch.eye(n, dtype=torch.float64)
     ep = torch.linalg.solve(eye - d[:, :, None] * phi_s, (d * g)[..., None])[..., 0]
     bp = torch.linalg.solve(eye - d[:, :, None] * phi_s.T, (d * g)[..., None])[..., 0]
@@ -59,7 +63,13 @@ def dense_ep_reference(p):
 
 
 def test_registry_resolves_every_estimator_and_rejects_unknown():
-    assert set(ESTIMATORS) == {"one_sided", "centered", "holomorphic", "online_holomorphic", "exact"}
+    assert set(ESTIMATORS) == {
+        "one_sided",
+        "centered",
+        "holomorphic",
+        "online_holomorphic",
+        "exact",
+    }
     assert isinstance(get_estimator("holomorphic", r=0.2, n=6), Holomorphic)
     with pytest.raises(KeyError, match="allowed: centered, exact"):
         get_estimator("twosided")

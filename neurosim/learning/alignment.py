@@ -4,7 +4,8 @@ Per layer, over samples b:
 
 .. math::
 
-    \cos_l = \frac{1}{B}\sum_b \frac{⟨δ^{EP}_{l,b}, δ^{BP}_{l,b}⟩}{\|δ^{EP}_{l,b}\|\,\|δ^{BP}_{l,b}\|},
+    \cos_l = \frac{1}{B}\sum_b
+        \frac{⟨δ^{EP}_{l,b}, δ^{BP}_{l,b}⟩}{\|δ^{EP}_{l,b}\|\,\|δ^{BP}_{l,b}\|},
     \qquad ρ_l = \frac{1}{B}\sum_b \frac{\|δ^{EP}_{l,b}\|}{\|δ^{BP}_{l,b}\|} ,
 
 and the same cosine and norm ratio between whole parameter gradients.
@@ -66,4 +67,6 @@ def gradient_alignment(
     cos = torch.stack([cosine_similarity(x, y, 0) for x, y in zip(a, b, strict=True)])
     ratio = torch.stack([x.norm() / y.norm() for x, y in zip(a, b, strict=True)])
     fa, fb = torch.cat(a), torch.cat(b)
-    return Alignment(names, cos, ratio, float(cosine_similarity(fa, fb, 0)), float(fa.norm() / fb.norm()))
+    return Alignment(
+        names, cos, ratio, float(cosine_similarity(fa, fb, 0)), float(fa.norm() / fb.norm())
+    )

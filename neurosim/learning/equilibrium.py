@@ -27,7 +27,8 @@ class _Equilibrium(torch.autograd.Function):
         if not r.all_converged:
             raise RuntimeError(
                 f"equilibrium: relaxation did not converge (max residual "
-                f"{float(r.residual.max()):.3g} > tol {r.tol:g}); implicit gradients need a fixed point"
+                f"{float(r.residual.max()):.3g} > tol {r.tol:g}); "
+                "implicit gradients need a fixed point"
             )
         ctx.network, ctx.adjoint, ctx.params = network, adjoint, params
         ctx.save_for_backward(x, *r.u)

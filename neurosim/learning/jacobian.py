@@ -33,7 +33,9 @@ def drive_jvp(
     bound = network.bind()
     h = bound.static_drive(x)
     lead_extra = ds[0].ndim - s[0].ndim
-    s_b = [t.expand(*d.shape[:lead_extra], *t.shape).contiguous() for t, d in zip(s, ds, strict=True)]
+    s_b = [
+        t.expand(*d.shape[:lead_extra], *t.shape).contiguous() for t, d in zip(s, ds, strict=True)
+    ]
     ds = [d.contiguous() for d in ds]
     _, out = torch.func.jvp(lambda *z: tuple(bound.drive(list(z), h)), tuple(s_b), tuple(ds))
     return list(out)

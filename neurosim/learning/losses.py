@@ -89,9 +89,7 @@ class SoftmaxCrossEntropy(AbstractLoss):
 
     def logits(self, s_out: Tensor) -> Tensor:
         if s_out.is_complex():
-            return torch.complex(
-                s_out.real @ self.weight.T + self.bias, s_out.imag @ self.weight.T
-            )
+            return torch.complex(s_out.real @ self.weight.T + self.bias, s_out.imag @ self.weight.T)
         return s_out @ self.weight.T + self.bias
 
     def per_sample(self, s_out: Tensor, y: Tensor) -> Tensor:

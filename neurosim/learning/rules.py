@@ -176,7 +176,9 @@ class _AdjointRule(AbstractLearningRule):
     def compute(self, network, loss, x, y, *, free=None):
         free = self.free_phase.run(network, x) if free is None else free
         with torch.no_grad():
-            delta = self.adjoint.solve(network, x, free.u, _output_cotangent(network, loss, free.s, y))
+            delta = self.adjoint.solve(
+                network, x, free.u, _output_cotangent(network, loss, free.s, y)
+            )
         value, grads = _gradients_from_delta(network, loss, x, y, free, delta)
         return GradientResult(value, delta, grads, free)
 
@@ -235,19 +237,35 @@ class BPTT(AbstractLearningRule):
                 torch.zeros(*lead, *sh, dtype=network.dtype, device=x.device, requires_grad=True)
                 for sh in network.shapes
             ]
-            h = [p if b is None else b + p for b, p in zip(bound.static_drive(x), probes, strict=True)]
+            h = [
+                p if b is None else b + p
+                for b, p in zip(bound.static_drive(x), probes, strict=True)
+            ]
             u = [t.detach() for t in start.u]
             for _ in range(k):
                 f, _ = vector_field(network, bound, h, u)
                 u = self.integrator.step(u, f)
             s = [network.activation(t) for t in u]
             value = loss(s[-1], y)
-            grads = torch.autograd.grad(value, [params[n] for n in names] + probes, allow_unused=True)
+            grads = torch.autograd.grad(
+                value, [params[n] for n in names] + probes, allow_unused=True
+            )
         batch = lead[0]
-        g_params = [torch.zeros_like(params[n]) if g is None else g for n, g in zip(names, grads, strict=False)]
-        delta = [batch * g for g in grads[len(names) :]]
+        g_params = [
+            torch.zeros_like(params[n]) if g is None else g
+            for n, g in zip(names, grads, strict=False)
+        ]
+        # a layer farther than grad_steps from the output gets no gradient inside the window
+        delta = [
+            torch.zeros_like(pr) if g is None else batch * g
+            for pr, g in zip(probes, grads[len(names) :], strict=True)
+        ]
         with torch.no_grad():
             f, _ = vector_field(network, network.bind(), network.bind().static_drive(x), u)
         res = torch.sqrt(sum(t.detach().square().reshape(batch, -1).sum(-1) for t in f))
-        free_out = RelaxResult([t.detach() for t in u], [t.detach() for t in s], self.steps, res, res <= 0.0, 0.0)
-        return GradientResult(value.detach(), delta, dict(zip(names, g_params, strict=True)), free_out)
+        free_out = RelaxResult(
+            [t.detach() for t in u], [t.detach() for t in s], self.steps, res, res <= 0.0, 0.0
+        )
+        return GradientResult(
+            value.detach(), delta, dict(zip(names, g_params, strict=True)), free_out
+        )

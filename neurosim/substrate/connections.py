@@ -104,6 +104,10 @@ class AbstractConnection(nn.Module, ABC):
         Feedback-asymmetry angle in degrees (0 symmetric, 90 independent).
     """
 
+    packable: bool = False
+    """True when the map is linear in the state with real coefficients, so it may be applied to
+    a complex state stored as stacked real and imaginary parts (see ``relax``'s packed path)."""
+
     def __init__(self, in_shape: Sequence[int], out_shape: Sequence[int], alpha: float = 0.0):
         super().__init__()
         self.in_shape = tuple(in_shape)
@@ -161,7 +165,7 @@ def _uniform_(t: Tensor, bound: float, generator: torch.Generator | None) -> Ten
 
 
 class Dense(AbstractConnection):
-    r"""Dense forward map :math:`f_W(s) = W s` with feedback :math:`B = (\sin α B_0 + \cos α W)^\top`.
+    r"""Dense map :math:`f_W(s) = W s` with feedback :math:`B = (\sin α B_0 + \cos α W)^\top`.
 
     Weights are drawn U(−g/√n_in, g/√n_in) (PyTorch's ``nn.Linear`` scale times
     ``gain``); ``B_0`` is drawn from the same law, so ‖B‖ ≈ ‖W‖ at every angle.
@@ -178,8 +182,11 @@ class Dense(AbstractConnection):
         dtype: torch.dtype = torch.float64,
     ):
         super().__init__((n_in,), (n_out,), alpha)
+        self.packable = True
         bound = gain / math.sqrt(n_in)
-        self.weight = nn.Parameter(_uniform_(torch.empty(n_out, n_in, dtype=dtype), bound, generator))
+        self.weight = nn.Parameter(
+            _uniform_(torch.empty(n_out, n_in, dtype=dtype), bound, generator)
+        )
         self.weight_b0 = nn.Parameter(
             _uniform_(torch.empty(n_out, n_in, dtype=dtype), bound, generator)
         )
@@ -195,8 +202,18 @@ class Dense(AbstractConnection):
         return real_linear(lambda z: F.linear(z, w), s_in)
 
     def adjoint(self, s_out: Tensor, s_in: Tensor, params: dict[str, Tensor]) -> Tensor:
+        if "weight_t" in params:  # materialised by bind(): the faster GEMM layout
+            w_t = params["weight_t"]
+            return real_linear(lambda z: F.linear(z, w_t), s_out)
         w = params["weight"]
         return real_linear(lambda z: torch.matmul(z, w), s_out)
+
+    def bind(self) -> BoundConnection:
+        """θ and θ_fb(α), with the feedback matrix also stored transposed and contiguous."""
+        fb = self.feedback_params()
+        return BoundConnection(
+            self, self.forward_params(), {**fb, "weight_t": fb["weight"].T.contiguous()}
+        )
 
 
 class Conv2d(AbstractConnection):
@@ -236,6 +253,7 @@ class Conv2d(AbstractConnection):
             self.conv_shape if pool is None else (out_channels, h_c // pool_size, w_c // pool_size)
         )
         super().__init__(in_shape, out_shape, alpha)
+        self.packable = pool != "max"
         shape = (out_channels, c_in, kernel_size, kernel_size)
         bound = gain / math.sqrt(c_in * kernel_size**2)
         self.weight = nn.Parameter(_uniform_(torch.empty(shape, dtype=dtype), bound, generator))
@@ -271,7 +289,11 @@ class Conv2d(AbstractConnection):
         )
         y = real_linear(
             lambda v: F.conv_transpose2d(
-                v, params["weight"], stride=self.stride, padding=self.padding, output_padding=out_pad
+                v,
+                params["weight"],
+                stride=self.stride,
+                padding=self.padding,
+                output_padding=out_pad,
             ),
             z,
         )
@@ -314,5 +336,7 @@ class ModuleConnection(AbstractConnection):
 
     def map(self, s_in: Tensor, params: dict[str, Tensor]) -> Tensor:
         z, lead = _flatten_lead(s_in, len(self.in_shape))
+        if z.is_complex():  # the module's holomorphic extension: real parameters, complex input
+            params = {k: v if v.is_complex() else v.to(z.dtype) for k, v in params.items()}
         y = torch.func.functional_call(self.module, params, (z,))
         return y.reshape(*lead, *self.out_shape)

@@ -85,12 +85,16 @@ class LayeredNetwork(nn.Module):
             raise ValueError("a LayeredNetwork needs at least one connection")
         for a, b in zip(connections[:-1], connections[1:], strict=False):
             if a.out_shape != b.in_shape:
-                raise ValueError(f"shape mismatch between connections: {a.out_shape} → {b.in_shape}")
+                raise ValueError(
+                    f"shape mismatch between connections: {a.out_shape} → {b.in_shape}"
+                )
         self.connections = nn.ModuleList(connections)
         self.activation = get_activation(activation)
         dtype = next(iter(connections[0].parameters())).dtype
         self.biases = nn.ParameterList(
-            [nn.Parameter(torch.zeros(c.out_shape, dtype=dtype)) for c in connections] if bias else []
+            [nn.Parameter(torch.zeros(c.out_shape, dtype=dtype)) for c in connections]
+            if bias
+            else []
         )
 
     @classmethod
@@ -155,7 +159,9 @@ class LayeredNetwork(nn.Module):
         biases = tuple(self.biases) if len(self.biases) else (None,) * len(self.connections)
         return BoundNetwork(tuple(c.bind() for c in self.connections), biases)
 
-    def drive(self, s: Sequence[Tensor], x: Tensor, bound: BoundNetwork | None = None) -> list[Tensor]:
+    def drive(
+        self, s: Sequence[Tensor], x: Tensor, bound: BoundNetwork | None = None
+    ) -> list[Tensor]:
         """Φ(θ, x, s) for activated states ``s``."""
         bound = self.bind() if bound is None else bound
         return bound.drive(s, bound.static_drive(x))

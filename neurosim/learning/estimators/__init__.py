@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from .base import (
     AbstractEstimator as AbstractEstimator,
+)
+from .base import (
     AbstractProbeEstimator as AbstractProbeEstimator,
+)
+from .base import (
     Estimate as Estimate,
+)
+from .base import (
     NudgedPhase as NudgedPhase,
 )
 from .centered import Centered as Centered
@@ -24,12 +30,22 @@ def get_estimator(kind: str, **kwargs) -> AbstractEstimator:
     try:
         cls = ESTIMATORS[kind]
     except KeyError:
-        raise KeyError(f"unknown estimator {kind!r}; allowed: {', '.join(sorted(ESTIMATORS))}") from None
+        raise KeyError(
+            f"unknown estimator {kind!r}; allowed: {', '.join(sorted(ESTIMATORS))}"
+        ) from None
     return cls(**kwargs)
 
 
 __all__ = [
-    "AbstractEstimator", "AbstractProbeEstimator", "Estimate", "NudgedPhase",
-    "Centered", "Exact", "Holomorphic", "OneSided", "OnlineHolomorphic",
-    "ESTIMATORS", "get_estimator",
+    "AbstractEstimator",
+    "AbstractProbeEstimator",
+    "Estimate",
+    "NudgedPhase",
+    "Centered",
+    "Exact",
+    "Holomorphic",
+    "OneSided",
+    "OnlineHolomorphic",
+    "ESTIMATORS",
+    "get_estimator",
 ]

@@ -1,0 +1,17 @@
+"""Benchmarks for neurosim: ratios measured in one run on this machine, never asserted.
+
+Run all of them with ``python -m benchmarks`` (``--quick`` for a smoke-sized
+run), or one alone, e.g. ``python -m benchmarks.relaxation``:
+
+relaxation
+    Relaxation throughput as a fraction of the same process's dense-matmul peak.
+training_step
+    One generalized-hEP step (N = 4, 8) vs one BPTT step, L&Z Table-1 config,
+    with a free/nudged-phase breakdown.
+memory
+    Peak memory of one EP step vs one BPTT step as T2 grows.
+
+Every benchmark pins torch to one intra-op thread.
+"""
+
+BENCHMARKS = ("relaxation", "training_step", "memory")
