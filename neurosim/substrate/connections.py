@@ -92,6 +92,14 @@ class BoundConnection:
         """J_{f_θfb}(s_in)ᵀ s_out: (*lead, *out_shape) → (*lead, *in_shape)."""
         return self.connection.adjoint(s_out, s_in, self.feedback_params)
 
+    def forward_into(self, acc: Tensor, s_in: Tensor) -> Tensor:
+        """acc + f_θ(s_in), accumulated in place into ``acc`` (a fresh buffer) where possible."""
+        return self.connection.map_into(acc, s_in, self.params)
+
+    def feedback_into(self, acc: Tensor, s_out: Tensor, s_in: Tensor) -> Tensor:
+        """acc + J_{f_θfb}(s_in)ᵀ s_out, accumulated in place into ``acc`` where possible."""
+        return self.connection.adjoint_into(acc, s_out, s_in, self.feedback_params)
+
 
 class AbstractConnection(nn.Module, ABC):
     """Forward map f_θ between consecutive layers, plus its angle-mixed feedback.
@@ -139,6 +147,16 @@ class AbstractConnection(nn.Module, ABC):
             if s_out.is_complex():
                 return vjp_fn(s_out.conj())[0].conj()
             return vjp_fn(s_out)[0]
+
+    def map_into(self, acc: Tensor, s_in: Tensor, params: dict[str, Tensor]) -> Tensor:
+        """``acc + map(s_in)``; subclasses may accumulate in place (``acc`` is a scratch buffer)."""
+        return acc + self.map(s_in, params)
+
+    def adjoint_into(
+        self, acc: Tensor, s_out: Tensor, s_in: Tensor, params: dict[str, Tensor]
+    ) -> Tensor:
+        """``acc + adjoint(s_out, s_in)``; subclasses may accumulate in place."""
+        return acc + self.adjoint(s_out, s_in, params)
 
     def feedback_params(self) -> dict[str, Tensor]:
         """θ_fb(α) = sin α θ_0 + cos α θ (exact at multiples of 90°)."""
@@ -207,6 +225,27 @@ class Dense(AbstractConnection):
             return real_linear(lambda z: F.linear(z, w_t), s_out)
         w = params["weight"]
         return real_linear(lambda z: torch.matmul(z, w), s_out)
+
+    @staticmethod
+    def _gemm_into(acc: Tensor, s: Tensor, w_t: Tensor) -> Tensor | None:
+        """acc += s @ w_t as one fused GEMM when all are real and laid out as matrices."""
+        if acc.is_complex() or s.is_complex() or acc.shape[:-1] != s.shape[:-1]:
+            return None
+        if torch.is_grad_enabled() and (acc.requires_grad or s.requires_grad or w_t.requires_grad):
+            return None  # recording a graph (BPTT): out-of-place is cheaper to differentiate
+        if not acc.is_contiguous():
+            return None
+        acc.view(-1, acc.shape[-1]).addmm_(s.reshape(-1, s.shape[-1]), w_t)
+        return acc
+
+    def map_into(self, acc: Tensor, s_in: Tensor, params: dict[str, Tensor]) -> Tensor:
+        out = self._gemm_into(acc, s_in, params["weight"].T)
+        return acc + self.map(s_in, params) if out is None else out
+
+    def adjoint_into(self, acc, s_out, s_in, params):
+        w_t = params["weight_t"].T if "weight_t" in params else params["weight"]
+        out = self._gemm_into(acc, s_out, w_t)
+        return acc + self.adjoint(s_out, s_in, params) if out is None else out
 
     def bind(self) -> BoundConnection:
         """θ and θ_fb(α), with the feedback matrix also stored transposed and contiguous."""

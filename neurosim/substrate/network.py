@@ -48,13 +48,20 @@ class BoundNetwork:
         n = len(s)
         phi = []
         for l in range(n):
-            p = h[l]
+            p = None
+            if h[l] is not None:  # a fresh buffer the maps accumulate into (fused GEMMs)
+                dtype = torch.promote_types(h[l].dtype, s[l].dtype)
+                p = torch.empty(s[l].shape, dtype=dtype, device=s[l].device)
+                p.copy_(h[l])
             if l > 0:
-                fwd = self.connections[l].forward(s[l - 1])
-                p = fwd if p is None else p + fwd
+                conn = self.connections[l]
+                p = conn.forward(s[l - 1]) if p is None else conn.forward_into(p, s[l - 1])
             if l + 1 < n:
-                fb = self.connections[l + 1].feedback(s[l + 1], s[l])
-                p = fb if p is None else p + fb
+                conn = self.connections[l + 1]
+                if p is None:
+                    p = conn.feedback(s[l + 1], s[l])
+                else:
+                    p = conn.feedback_into(p, s[l + 1], s[l])
             phi.append(p)
         return phi
 
