@@ -2,21 +2,13 @@
 
 from .alignment_demo import (
     AlignmentDemoConfig as AlignmentDemoConfig,
-)
-from .alignment_demo import (
     run_alignment_demo as run_alignment_demo,
 )
 from .figures import plot_alignment as plot_alignment
 from .provenance import (
     git_revision as git_revision,
-)
-from .provenance import (
     package_versions as package_versions,
-)
-from .provenance import (
     provenance_attrs as provenance_attrs,
-)
-from .provenance import (
     to_toml as to_toml,
 )
 from .storage import write_netcdf as write_netcdf

@@ -17,6 +17,7 @@ import xarray as xr
 
 from ..learning import (
     FreePhase,
+    GeneralizedEP,
     ImplicitBP,
     MSELoss,
     NudgedPhase,
@@ -25,7 +26,6 @@ from ..learning import (
     gradient_alignment,
     jacobian_symmetry,
 )
-from ..learning.rules import GeneralizedEP
 from ..substrate import FixedPoint, LayeredNetwork
 
 __all__ = ["AlignmentDemoConfig", "run_alignment_demo"]

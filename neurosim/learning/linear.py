@@ -16,13 +16,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..substrate import state_norm
+
 __all__ = ["LinearSolveResult", "linear_fixed_point", "state_norm"]
-
-
-def state_norm(v: Sequence[Tensor], n_lead: int) -> Tensor:
-    """‖v‖₂ per sample over all layers, shape ``(*lead,)``."""
-    sq = sum(t.detach().abs().square().reshape(*t.shape[:n_lead], -1).sum(-1) for t in v)
-    return sq.sqrt()
 
 
 @dataclass

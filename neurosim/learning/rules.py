@@ -28,6 +28,7 @@ from ..substrate import AbstractIntegrator, FixedPoint, LayeredNetwork, RelaxRes
 from ..substrate.dynamics import vector_field
 from .adjoint import AbstractAdjoint, ImplicitAdjoint, RecurrentAdjoint, parameter_gradients
 from .estimators import AbstractEstimator, Estimate, Holomorphic, NudgedPhase
+from .linear import state_norm
 from .losses import AbstractLoss
 
 __all__ = [
@@ -261,8 +262,8 @@ class BPTT(AbstractLearningRule):
             for pr, g in zip(probes, grads[len(names) :], strict=True)
         ]
         with torch.no_grad():
-            f, _ = vector_field(network, network.bind(), network.bind().static_drive(x), u)
-        res = torch.sqrt(sum(t.detach().square().reshape(batch, -1).sum(-1) for t in f))
+            f, _ = vector_field(network, bound, h, u)
+        res = state_norm(f, len(lead))
         free_out = RelaxResult(
             [t.detach() for t in u], [t.detach() for t in s], self.steps, res, res <= 0.0, 0.0
         )

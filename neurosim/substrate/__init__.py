@@ -2,81 +2,37 @@
 
 from .activations import (
     ACTIVATIONS as ACTIVATIONS,
-)
-from .activations import (
     AbstractActivation as AbstractActivation,
-)
-from .activations import (
     DSiLU as DSiLU,
-)
-from .activations import (
     ShiftedSigmoid as ShiftedSigmoid,
-)
-from .activations import (
     Sigmoid as Sigmoid,
-)
-from .activations import (
     Tanh as Tanh,
-)
-from .activations import (
     get_activation as get_activation,
-)
-from .activations import (
     register_activation as register_activation,
-)
-from .activations import (
     sigmoid as sigmoid,
 )
 from .connections import (
     AbstractConnection as AbstractConnection,
-)
-from .connections import (
     BoundConnection as BoundConnection,
-)
-from .connections import (
     Conv2d as Conv2d,
-)
-from .connections import (
     Dense as Dense,
-)
-from .connections import (
     ModuleConnection as ModuleConnection,
-)
-from .connections import (
     real_linear as real_linear,
-)
-from .connections import (
     sincos_deg as sincos_deg,
 )
 from .dynamics import (
     AbstractIntegrator as AbstractIntegrator,
-)
-from .dynamics import (
     AbstractProgress as AbstractProgress,
-)
-from .dynamics import (
     FixedPoint as FixedPoint,
-)
-from .dynamics import (
     LeakyEuler as LeakyEuler,
-)
-from .dynamics import (
     NonFiniteStateError as NonFiniteStateError,
-)
-from .dynamics import (
     NoProgress as NoProgress,
-)
-from .dynamics import (
     RelaxResult as RelaxResult,
-)
-from .dynamics import (
     relax as relax,
-)
-from .dynamics import (
+    state_norm as state_norm,
     vector_field as vector_field,
 )
-from .network import BoundNetwork as BoundNetwork
-from .network import LayeredNetwork as LayeredNetwork
+from .network import BoundNetwork as BoundNetwork, LayeredNetwork as LayeredNetwork
 
 __all__ = [
     "ACTIVATIONS",
@@ -103,6 +59,7 @@ __all__ = [
     "NoProgress",
     "RelaxResult",
     "relax",
+    "state_norm",
     "vector_field",
     "BoundNetwork",
     "LayeredNetwork",

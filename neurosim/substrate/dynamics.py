@@ -36,6 +36,7 @@ __all__ = [
     "NoProgress",
     "relax",
     "vector_field",
+    "state_norm",
 ]
 
 Nudge = Callable[[Tensor], Tensor]
@@ -153,8 +154,12 @@ def vector_field(
     return [p - t for p, t in zip(phi, u, strict=True)], s
 
 
-def _residual_norm(f: Sequence[Tensor], n_lead: int, packed: bool = False) -> Tensor:
-    if packed:  # (2, *lead, ...): sum |Re|² + |Im|²
+def state_norm(f: Sequence[Tensor], n_lead: int, packed: bool = False) -> Tensor:
+    """‖f‖₂ per sample over all layers, shape ``(*lead,)`` (detached).
+
+    ``packed``: tensors are ``(2, *lead, ...)`` = (Re, Im) and the norm sums |Re|² + |Im|².
+    """
+    if packed:
         sq = sum(
             v.detach().square().sum(0).reshape(*v.shape[1 : 1 + n_lead], -1).sum(-1) for v in f
         )
@@ -295,7 +300,7 @@ def relax(
             continue
         f = [p - v for p, v in zip(phi, u, strict=True)]
         if (t + 1) % check_every == 0:
-            res = _residual_norm(f, n_lead, packed)
+            res = state_norm(f, n_lead, packed)
             rmax = float(res.max())
             if not torch.isfinite(res).all():
                 raise NonFiniteStateError(
@@ -306,7 +311,7 @@ def relax(
                 return finish(u, s, t, res)
         u = integrator.step(u, f)
     phi, s = drive(u)
-    res = _residual_norm([p - v for p, v in zip(phi, u, strict=True)], n_lead, packed)
+    res = state_norm([p - v for p, v in zip(phi, u, strict=True)], n_lead, packed)
     if not torch.isfinite(res).all():
         raise NonFiniteStateError(f"relaxation diverged: non-finite state after {steps} steps")
     return finish(u, s, steps, res)

@@ -17,6 +17,7 @@ probes run side by side. The input is ``(B, *shape_0)`` and broadcasts.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -136,7 +137,7 @@ class LayeredNetwork(nn.Module):
     @property
     def num_units(self) -> int:
         """Total number of state units Σ_l |s_l|."""
-        return sum(int(torch.tensor(s).prod()) for s in self.shapes)
+        return sum(math.prod(s) for s in self.shapes)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -187,7 +188,7 @@ class LayeredNetwork(nn.Module):
         """Inverse of :meth:`flatten_state`."""
         out, i = [], 0
         for shape in self.shapes:
-            n = int(torch.tensor(shape).prod())
+            n = math.prod(shape)
             out.append(v[..., i : i + n].reshape(*v.shape[:-1], *shape))
             i += n
         return out

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from .base import (
     AbstractEstimator as AbstractEstimator,
-)
-from .base import (
     AbstractProbeEstimator as AbstractProbeEstimator,
-)
-from .base import (
     Estimate as Estimate,
-)
-from .base import (
     NudgedPhase as NudgedPhase,
 )
 from .centered import Centered as Centered
