@@ -18,6 +18,8 @@ __all__ = [
     "Summary",
     "format_table",
     "median_time",
+    "interleaved_times",
+    "median_ratio",
     "parse_args",
     "profile_cpu",
     "setup",
@@ -148,3 +150,27 @@ def met_str(met: bool | None) -> str:
 def summary_table(summaries: Sequence[Summary]) -> str:
     rows = [(s.benchmark, s.metric, s.value, s.target, met_str(s.met)) for s in summaries]
     return format_table(["benchmark", "metric", "value", "target", "met"], rows)
+
+
+def interleaved_times(fns: dict[str, Callable[[], object]], *, rounds: int = 15, warmup: int = 1):
+    """Per-round wall times of several functions run in turn (A, B, C, A, B, C, …).
+
+    Interleaving exposes every function to the same drift of a shared machine, so
+    per-round ratios (then their median) are steadier than ratios of separate medians.
+    Returns ``{name: [seconds per round]}``.
+    """
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    out: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            out[name].append(time.perf_counter() - t0)
+    return out
+
+
+def median_ratio(num: Sequence[float], den: Sequence[float]) -> float:
+    """Median over rounds of num/den (see :func:`interleaved_times`)."""
+    return statistics.median(a / b for a, b in zip(num, den, strict=True))
