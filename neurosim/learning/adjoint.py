@@ -45,9 +45,9 @@ class ImplicitAdjoint(AbstractAdjoint):
 
     def solve(self, network, x, u, c):
         u = [t.detach() for t in u]
-        s = [network.activation(t) for t in u]
+        s = network.activate(u)
         jac = state_jacobian(network, x, s)  # (B, N, N), J[i, j] = ∂Φ_i/∂s_j
-        d = network.flatten_state([network.activation.derivative(t) for t in u], 1)
+        d = network.flatten_state(network.activate_derivative(u), 1)
         cf = network.flatten_state(list(c), 1)
         eye = torch.eye(jac.shape[-1], dtype=jac.dtype, device=jac.device)
         lhs = eye - d[:, :, None] * jac.mT
@@ -66,8 +66,8 @@ class RecurrentAdjoint(AbstractAdjoint):
 
     def solve(self, network, x, u, c):
         u = [t.detach() for t in u]
-        s = [network.activation(t) for t in u]
-        d = [network.activation.derivative(t) for t in u]
+        s = network.activate(u)
+        d = network.activate_derivative(u)
         bound = network.bind()
         h = [None if t is None else t.detach() for t in bound.static_drive(x)]
         with torch.enable_grad():

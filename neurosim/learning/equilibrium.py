@@ -40,7 +40,7 @@ class _Equilibrium(torch.autograd.Function):
         network = ctx.network
         c = [torch.zeros_like(t) if g is None else g for t, g in zip(u, grad_s, strict=True)]
         delta = ctx.adjoint.solve(network, x, u, c)
-        s = [network.activation(t) for t in u]
+        s = network.activate(u)
         with torch.enable_grad():
             xg = x.detach().requires_grad_(ctx.needs_input_grad[1])
             phi = network.drive(s, xg)

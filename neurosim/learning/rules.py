@@ -18,7 +18,7 @@ rule                           δ
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import torch
@@ -162,7 +162,9 @@ class GeneralizedEP(AbstractLearningRule):
             est = self.estimator.estimate(
                 network, x, free, lambda s: loss.nudge(s, y), self.nudged_phase
             )
-        value, grads = _gradients_from_delta(network, loss, x, y, free, est.delta)
+        # the local update reads the free states through the ADC, as the estimator does
+        read = replace(free, s=network.hardware.adc(free.s))
+        value, grads = _gradients_from_delta(network, loss, x, y, read, est.delta)
         return GradientResult(value, est.delta, grads, free, est)
 
 
@@ -246,7 +248,7 @@ class BPTT(AbstractLearningRule):
             for _ in range(k):
                 f, _ = vector_field(network, bound, h, u)
                 u = self.integrator.step(u, f)
-            s = [network.activation(t) for t in u]
+            s = network.activate(u)
             value = loss(s[-1], y)
             grads = torch.autograd.grad(
                 value, [params[n] for n in names] + probes, allow_unused=True

@@ -44,6 +44,10 @@ __all__ = [
 ]
 
 
+ReadHook = Callable[[str, dict[str, Tensor]], dict[str, Tensor]]
+"""(role, params) → params as one read of the physical array returns them."""
+
+
 def sincos_deg(alpha: float) -> tuple[float, float]:
     """(sin α, cos α) for α in degrees, exact at multiples of 90°."""
     q, r = divmod(float(alpha), 90.0)
@@ -169,9 +173,12 @@ class AbstractConnection(nn.Module, ABC):
             return fb0 if sin_a == 1.0 else {k: sin_a * v for k, v in fb0.items()}
         return {k: sin_a * fb0[k] + cos_a * fwd[k] for k in fwd}
 
-    def bind(self) -> BoundConnection:
-        """Materialise θ and θ_fb(α) for one relaxation."""
-        return BoundConnection(self, self.forward_params(), self.feedback_params())
+    def bind(self, read: ReadHook | None = None) -> BoundConnection:
+        """Materialise θ and θ_fb(α) for one relaxation, as ``read`` returns them."""
+        fwd, fb = self.forward_params(), self.feedback_params()
+        if read is not None:
+            fwd, fb = read("forward", fwd), read("feedback", fb)
+        return BoundConnection(self, fwd, fb)
 
     def extra_repr(self) -> str:
         return f"in_shape={self.in_shape}, out_shape={self.out_shape}, alpha={self.alpha:g}"
@@ -247,12 +254,11 @@ class Dense(AbstractConnection):
         out = self._gemm_into(acc, s_out, w_t)
         return acc + self.adjoint(s_out, s_in, params) if out is None else out
 
-    def bind(self) -> BoundConnection:
-        """θ and θ_fb(α), with the feedback matrix also stored transposed and contiguous."""
-        fb = self.feedback_params()
-        return BoundConnection(
-            self, self.forward_params(), {**fb, "weight_t": fb["weight"].T.contiguous()}
-        )
+    def bind(self, read: ReadHook | None = None) -> BoundConnection:
+        """θ and θ_fb(α) as read, with the feedback matrix also stored transposed and contiguous."""
+        b = super().bind(read)
+        fb = b.feedback_params
+        return BoundConnection(self, b.params, {**fb, "weight_t": fb["weight"].T.contiguous()})
 
 
 class Conv2d(AbstractConnection):

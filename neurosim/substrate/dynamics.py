@@ -147,7 +147,7 @@ def vector_field(
     nudge: Nudge | None = None,
 ) -> tuple[list[Tensor], list[Tensor]]:
     """(F(u), s) with F = Φ(ρ(u)) + β g(ρ(u)) − u; ``beta`` already shaped to broadcast."""
-    s = [network.activation(t) for t in u]
+    s = network.activate(u)
     phi = bound.drive(s, h)
     if beta is not None:
         phi[-1] = phi[-1] + beta * nudge(s[-1])
@@ -260,9 +260,10 @@ def relax(
     n_lead = len(lead)
     h = bound.static_drive(x)
     packed = dtype.is_complex and all(c.packable for c in network.connections)
-    act = network.activation
+    act = network.activate
+    hw = network.hardware
     if packed:
-        act = network.activation.packed
+        act = network.activate_packed
         u = [_pack(v, n_lead, len(sh)) for v, sh in zip(u, network.shapes, strict=True)]
         h = [
             None if v is None else _pack(v, n_lead, len(sh))
@@ -273,8 +274,8 @@ def relax(
 
     def drive(u: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
         """(Φ(ρ(u)) + βg, ρ(u))."""
-        s = [act(v) for v in u]
-        phi = bound.drive(s, h)
+        s = act(u)
+        phi = (network.bind() if hw.per_step_read else bound).drive(s, h)
         if beta is not None:
             if packed:
                 g = nudge(torch.complex(s[-1][0], s[-1][1]))
@@ -293,10 +294,20 @@ def relax(
         return RelaxResult(u, s, n_steps, res, res <= tol, tol)
 
     eta = integrator.rate
+
+    def add_noise(u: list[Tensor]) -> list[Tensor]:
+        """Thermal state noise (Euler–Maruyama increment), on the real part of each state."""
+        noise = hw.state_noise([v[0] if packed else v.real for v in u], eta)
+        if noise is None:
+            return u
+        if packed:
+            return [torch.stack((v[0] + n, v[1])) for v, n in zip(u, noise, strict=True)]
+        return [v + n for v, n in zip(u, noise, strict=True)]
+
     for t in range(steps):
         phi, s = drive(u)
         if eta == 1.0 and (t + 1) % check_every:  # u ← Φ + βg without forming F
-            u = phi
+            u = add_noise(phi)
             continue
         f = [p - v for p, v in zip(phi, u, strict=True)]
         if (t + 1) % check_every == 0:
@@ -309,7 +320,7 @@ def relax(
             progress.update(t, rmax)
             if rmax <= tol:
                 return finish(u, s, t, res)
-        u = integrator.step(u, f)
+        u = add_noise(integrator.step(u, f))
     phi, s = drive(u)
     res = state_norm([p - v for p, v in zip(phi, u, strict=True)], n_lead, packed)
     if not torch.isfinite(res).all():

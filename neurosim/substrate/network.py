@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from .activations import AbstractActivation, get_activation
 from .connections import AbstractConnection, BoundConnection, Dense
+from .hardware import AbstractHardware, IdealHardware
 
 __all__ = ["LayeredNetwork", "BoundNetwork"]
 
@@ -36,11 +37,12 @@ class BoundNetwork:
 
     connections: tuple[BoundConnection, ...]
     biases: tuple[Tensor | None, ...]
+    hardware: AbstractHardware
 
     def static_drive(self, x: Tensor) -> list[Tensor | None]:
-        """The parts of Φ that do not depend on the state: W_1 x + b_1, then b_l."""
+        """The parts of Φ that do not depend on the state: W_1 DAC(x) + b_1, then b_l."""
         h: list[Tensor | None] = list(self.biases)
-        x_drive = self.connections[0].forward(x)
+        x_drive = self.connections[0].forward(self.hardware.dac(x))
         h[0] = x_drive if h[0] is None else x_drive + h[0]
         return h
 
@@ -79,6 +81,9 @@ class LayeredNetwork(nn.Module):
         Name in :data:`~neurosim.substrate.ACTIVATIONS` or an instance.
     bias
         Whether each layer has a learnable bias b_l (initialised to zero).
+    hardware
+        The substrate's non-idealities (:class:`~neurosim.substrate.AbstractHardware`);
+        ideal when omitted.
     """
 
     def __init__(
@@ -87,8 +92,10 @@ class LayeredNetwork(nn.Module):
         *,
         activation: str | AbstractActivation = "sigmoid",
         bias: bool = True,
+        hardware: AbstractHardware | None = None,
     ):
         super().__init__()
+        self.hardware = IdealHardware() if hardware is None else hardware
         if not connections:
             raise ValueError("a LayeredNetwork needs at least one connection")
         for a, b in zip(connections[:-1], connections[1:], strict=False):
@@ -116,13 +123,14 @@ class LayeredNetwork(nn.Module):
         bias: bool = True,
         generator: torch.Generator | None = None,
         dtype: torch.dtype = torch.float64,
+        hardware: AbstractHardware | None = None,
     ) -> LayeredNetwork:
         """A dense network ``sizes = [n_in, n_1, …, n_L]`` with feedback angle ``alpha``."""
         conns = [
             Dense(a, b, alpha=alpha, gain=gain, generator=generator, dtype=dtype)
             for a, b in zip(sizes[:-1], sizes[1:], strict=False)
         ]
-        return cls(conns, activation=activation, bias=bias)
+        return cls(conns, activation=activation, bias=bias, hardware=hardware)
 
     # -- geometry -----------------------------------------------------------------
     @property
@@ -163,9 +171,57 @@ class LayeredNetwork(nn.Module):
 
     # -- maps ---------------------------------------------------------------------
     def bind(self) -> BoundNetwork:
-        """Materialise every map's parameters (including θ_fb(α)) once."""
+        """Materialise every map's parameters (θ_fb(α) included) as one read of the arrays."""
         biases = tuple(self.biases) if len(self.biases) else (None,) * len(self.connections)
-        return BoundNetwork(tuple(c.bind() for c in self.connections), biases)
+        hw = self.hardware
+        if hw.is_ideal:
+            return BoundNetwork(tuple(c.bind() for c in self.connections), biases, hw)
+        bound = tuple(
+            c.bind(lambda role, p, l=l: hw.read_params(l, role, p))
+            for l, c in enumerate(self.connections)
+        )
+        return BoundNetwork(bound, biases, hw)
+
+    # -- neurons ------------------------------------------------------------------
+    def activate(self, u: Sequence[Tensor]) -> list[Tensor]:
+        """s_l = ρ(g_l ⊙ u_l + o_l) per layer (g = 1, o = 0 for ideal neurons)."""
+        hw = self.hardware
+        if hw.is_ideal:
+            return [self.activation(v) for v in u]
+        return [self.activation(self._pre(l, v)) for l, v in enumerate(u)]
+
+    def activate_derivative(self, u: Sequence[Tensor]) -> list[Tensor]:
+        """ds_l/du_l = g_l ⊙ ρ'(g_l ⊙ u_l + o_l), element-wise (the diagonal D)."""
+        hw = self.hardware
+        if hw.is_ideal:
+            return [self.activation.derivative(v) for v in u]
+        out = []
+        for l, v in enumerate(u):
+            d = self.activation.derivative(self._pre(l, v))
+            g = hw.neuron_gain(l)
+            out.append(d if g is None else g * d)
+        return out
+
+    def activate_packed(self, u: Sequence[Tensor]) -> list[Tensor]:
+        """:meth:`activate` on complex states packed as real ``(2, ...)`` = (Re, Im)."""
+        hw = self.hardware
+        if hw.is_ideal:
+            return [self.activation.packed(v) for v in u]
+        out = []
+        for l, v in enumerate(u):
+            g, o = hw.neuron_gain(l), hw.neuron_offset(l)
+            if g is not None:
+                v = g * v
+            if o is not None:
+                v = torch.stack((v[0] + o, v[1]))
+            out.append(self.activation.packed(v))
+        return out
+
+    def _pre(self, l: int, v: Tensor) -> Tensor:
+        g, o = self.hardware.neuron_gain(l), self.hardware.neuron_offset(l)
+        if g is not None:
+            v = g * v
+        return v if o is None else v + o
 
     def drive(
         self, s: Sequence[Tensor], x: Tensor, bound: BoundNetwork | None = None

@@ -66,7 +66,8 @@ class AbstractEstimator(ABC):
 class AbstractProbeEstimator(AbstractEstimator):
     """Estimators that relax K probes β_k side by side and combine the K states linearly.
 
-    δ = Re Σ_k c_k (s(β_k) − s_free): subclasses give the probes β_k and weights c_k.
+    δ = Re Σ_k c_k (ADC(s(β_k)) − ADC(s_free)): subclasses give the probes β_k and weights
+    c_k; the states are read through the substrate's ADC (identity when ideal).
     """
 
     @abstractmethod
@@ -87,8 +88,9 @@ class AbstractProbeEstimator(AbstractEstimator):
             check_every=phase.check_every,
         )
         coef = coef.to(device=x.device, dtype=r.s[0].dtype)
+        adc = network.hardware.adc  # the learning rule reads states through the ADC
         delta = []
-        for s_k, s0 in zip(r.s, free.s, strict=True):
+        for s_k, s0 in zip(adc(r.s), adc(free.s), strict=True):
             d = torch.tensordot(coef, s_k - s0, dims=([0], [0]))
             delta.append(d.real if d.is_complex() else d)
         return Estimate(delta, r.steps, r.residual, r.converged, int(beta.shape[0]))

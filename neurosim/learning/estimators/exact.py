@@ -54,5 +54,5 @@ class Exact(AbstractEstimator):
             n_lead=n_lead,
             check_every=phase.check_every,
         )
-        delta = [network.activation.derivative(ui) * vi for ui, vi in zip(u, sol.v, strict=True)]
+        delta = [d * v for d, v in zip(network.activate_derivative(u), sol.v, strict=True)]
         return Estimate(delta, sol.steps, sol.residual, sol.converged, 0)

@@ -56,7 +56,7 @@ class OnlineHolomorphic(AbstractEstimator):
             u = [a + eta * b for a, b in zip(u, f, strict=True)]
             if t >= t0:
                 rot = torch.polar(torch.ones_like(w), -w).to(ctype)
-                s = [network.activation(v) for v in u]
+                s = network.activate(u)
                 acc = [a + rot * (si - s0) for a, si, s0 in zip(acc, s, free.s, strict=True)]
         scale = 1.0 / (self.periods * self.period * self.r)
         delta = [(scale * a).real for a in acc]

@@ -1,0 +1,84 @@
+r"""The hardware interface: where device and neuron non-idealities enter the substrate.
+
+A :class:`LayeredNetwork` carries one :class:`AbstractHardware`. The ideal
+substrate (:class:`IdealHardware`, the default) leaves every hook an identity,
+so the math of DESIGN.md §2–3 is untouched. A non-ideal substrate changes
+
+* what a *read* of the synaptic arrays returns — :meth:`read_params`, called
+  when the maps are bound for a relaxation (static device effects, read noise
+  per read), or at every relaxation step when :attr:`per_step_read` is set;
+* the neurons — per-unit gain g and offset o, s = ρ(g ⊙ u + o)
+  (:meth:`neuron_gain`, :meth:`neuron_offset`), and thermal state noise added at
+  every step, u ← u + η F(u) + σ √η ξ (:meth:`state_noise`);
+* the periphery — the input DAC (:meth:`dac`) and the ADC through which the
+  learning rule reads states (:meth:`adc`);
+* writes — :meth:`write` turns the update an optimizer proposed into what the
+  devices accept (write noise, soft bounds, clipping, stuck devices).
+
+Because the BP references bind the same network, they see the same device
+realisation as the EP estimators (DESIGN.md §4).
+"""
+
+from __future__ import annotations
+
+from abc import ABC
+from collections.abc import Mapping, Sequence
+
+from torch import Tensor
+
+__all__ = ["AbstractHardware", "IdealHardware"]
+
+
+class AbstractHardware(ABC):  # noqa: B024 - every hook has an ideal default
+    """Hooks through which a simulated substrate departs from the ideal math.
+
+    Every method defaults to the ideal (identity) behaviour; a model overrides
+    the hooks it needs. Randomness comes from generators the model owns, so a
+    fixed seed gives the same trajectory.
+    """
+
+    per_step_read: bool = False
+    """True when synaptic read noise is redrawn at every relaxation step (not per bind)."""
+
+    def read_params(self, layer: int, role: str, params: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Effective parameters of connection ``layer`` (0-based) for one read.
+
+        ``role`` is ``"forward"`` (θ) or ``"feedback"`` (θ_fb(α)): two physical arrays.
+        """
+        return dict(params)
+
+    def neuron_gain(self, layer: int) -> Tensor | None:
+        """Per-unit gain g of layer ``layer`` (shape of the layer), or None for 1."""
+        return None
+
+    def neuron_offset(self, layer: int) -> Tensor | None:
+        """Per-unit offset o of layer ``layer``, or None for 0."""
+        return None
+
+    def state_noise(self, like: Sequence[Tensor], eta: float) -> list[Tensor] | None:
+        """Real noise to add to each layer's state at one step (shapes of ``like``), or None."""
+        return None
+
+    def dac(self, x: Tensor) -> Tensor:
+        """The input as the DAC drives it."""
+        return x
+
+    def adc(self, s: Sequence[Tensor]) -> list[Tensor]:
+        """States as the learning rule reads them (real and imaginary parts separately)."""
+        return list(s)
+
+    def write(self, params: Mapping[str, Tensor], before: Mapping[str, Tensor]) -> None:
+        """Turn an optimizer's update (``before`` → ``params``) into device writes, in place."""
+        return None
+
+    @property
+    def is_ideal(self) -> bool:
+        return False
+
+
+class IdealHardware(AbstractHardware):
+    """The ideal substrate: every hook is the identity."""
+
+    @property
+    def is_ideal(self) -> bool:
+        return True
