@@ -57,12 +57,15 @@ def to_toml(config: Mapping[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def provenance_attrs(config: Mapping[str, object], *, command: str, seed: int | list[int]) -> dict:
-    """NetCDF-safe attrs: resolved config (TOML), versions, git revision, seed, history."""
+def provenance_attrs(
+    config: Mapping[str, object] | str, *, command: str, seed: int | list[int]
+) -> dict:
+    """NetCDF-safe attrs: resolved config (TOML text, or a mapping to render), versions,
+    git revision, seed, history."""
     now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     versions = package_versions()
     return {
-        "config_toml": to_toml(config),
+        "config_toml": config if isinstance(config, str) else to_toml(config),
         "git_revision": git_revision(),
         "seed": json.dumps(seed),
         "history": f"[{now}] {command} - neurosim {versions['neurosim']}",

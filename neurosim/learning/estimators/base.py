@@ -17,12 +17,32 @@ __all__ = ["AbstractEstimator", "AbstractProbeEstimator", "Estimate", "NudgedPha
 
 @dataclass(frozen=True)
 class NudgedPhase:
-    """How nudged relaxations run: step budget T2, integrator, tolerance."""
+    """How nudged relaxations run: step budget T2, integrator, tolerance, probe noise.
+
+    ``amplitude_noise`` σ_a and ``phase_noise`` σ_φ (radians) perturb each applied
+    probe, β_k → β_k (1 + σ_a ξ) e^{i σ_φ ξ'}, while the estimator combines the states
+    with the nominal weights c_k — the error of a nudge generator that does not
+    hit its set point. Phase noise needs complex probes; real probes get amplitude
+    noise only. Draws come from ``generator``.
+    """
 
     steps: int
     integrator: AbstractIntegrator
     tol: float = 0.0
     check_every: int = 10
+    amplitude_noise: float = 0.0
+    phase_noise: float = 0.0
+    generator: torch.Generator | None = None
+
+    def perturb(self, beta: Tensor) -> Tensor:
+        """The probes as applied: nominal ``beta`` with amplitude and phase noise."""
+        if self.amplitude_noise > 0:
+            xi = torch.randn(beta.shape, dtype=torch.float64, generator=self.generator)
+            beta = beta * (1 + self.amplitude_noise * xi).to(beta.device)
+        if self.phase_noise > 0 and beta.is_complex():
+            xi = torch.randn(beta.shape, dtype=torch.float64, generator=self.generator)
+            beta = beta * torch.polar(torch.ones_like(xi), self.phase_noise * xi).to(beta.device)
+        return beta
 
 
 @dataclass
@@ -81,7 +101,7 @@ class AbstractProbeEstimator(AbstractEstimator):
             x,
             steps=phase.steps,
             u0=free.u,
-            beta=beta.to(x.device),
+            beta=phase.perturb(beta).to(x.device),
             nudge=nudge,
             integrator=phase.integrator,
             tol=phase.tol,

@@ -51,7 +51,7 @@ class OnlineHolomorphic(AbstractEstimator):
         eta = phase.integrator.rate
         for t in range(total):
             w = torch.tensor(2 * math.pi * t / self.period, dtype=torch.float64)
-            beta = self.r * torch.polar(torch.ones_like(w), w).to(ctype)
+            beta = phase.perturb(self.r * torch.polar(torch.ones_like(w), w)).to(ctype)
             f, _ = vector_field(network, bound, h, u, beta, nudge)
             u = [a + eta * b for a, b in zip(u, f, strict=True)]
             if t >= t0:
