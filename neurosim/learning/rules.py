@@ -25,10 +25,8 @@ import torch
 from torch import Tensor
 
 from ..substrate import AbstractIntegrator, FixedPoint, LayeredNetwork, RelaxResult, relax
-from ..substrate.dynamics import vector_field
 from .adjoint import AbstractAdjoint, ImplicitAdjoint, RecurrentAdjoint, parameter_gradients
 from .estimators import AbstractEstimator, Estimate, Holomorphic, NudgedPhase
-from .linear import state_norm
 from .losses import AbstractLoss
 
 __all__ = [
@@ -233,23 +231,22 @@ class BPTT(AbstractLearningRule):
             start = relax(network, x, steps=warm, u0=u0, integrator=self.integrator)
         params = named_parameters(network, loss)
         names = list(params)
-        with torch.enable_grad():
-            bound = network.bind()
-            lead = network.lead_shape(x)
-            probes = [
-                torch.zeros(*lead, *sh, dtype=network.dtype, device=x.device, requires_grad=True)
-                for sh in network.shapes
-            ]
-            h = [
-                p if b is None else b + p
-                for b, p in zip(bound.static_drive(x), probes, strict=True)
-            ]
-            u = [t.detach() for t in start.u]
-            for _ in range(k):
-                f, _ = vector_field(network, bound, h, u)
-                u = self.integrator.step(u, f)
-            s = network.activate(u)
-            value = loss(s[-1], y)
+        lead = network.lead_shape(x)
+        probes = [
+            torch.zeros(*lead, *sh, dtype=network.dtype, device=x.device, requires_grad=True)
+            for sh in network.shapes
+        ]
+        with torch.enable_grad():  # the same relax as everywhere, recorded for autograd
+            window = relax(
+                network,
+                x,
+                steps=k,
+                u0=start.u,
+                integrator=self.integrator,
+                check_every=k + 1,
+                drive_offset=probes,
+            )
+            value = loss(window.s[-1], y)
             grads = torch.autograd.grad(
                 value, [params[n] for n in names] + probes, allow_unused=True
             )
@@ -263,12 +260,7 @@ class BPTT(AbstractLearningRule):
             torch.zeros_like(pr) if g is None else batch * g
             for pr, g in zip(probes, grads[len(names) :], strict=True)
         ]
-        with torch.no_grad():
-            f, _ = vector_field(network, bound, h, u)
-        res = state_norm(f, len(lead))
-        free_out = RelaxResult(
-            [t.detach() for t in u], [t.detach() for t in s], self.steps, res, res <= 0.0, 0.0
-        )
+        free_out = window.detach()
         return GradientResult(
             value.detach(), delta, dict(zip(names, g_params, strict=True)), free_out
         )

@@ -11,6 +11,7 @@ from .activations import (
     register_activation as register_activation,
     sigmoid as sigmoid,
 )
+from .analog import AnalogHardware as AnalogHardware
 from .connections import (
     AbstractConnection as AbstractConnection,
     BoundConnection as BoundConnection,
@@ -19,6 +20,11 @@ from .connections import (
     ModuleConnection as ModuleConnection,
     real_linear as real_linear,
     sincos_deg as sincos_deg,
+)
+from .devices import (
+    DeviceModel as DeviceModel,
+    DeviceState as DeviceState,
+    quantize_uniform as quantize_uniform,
 )
 from .dynamics import (
     AbstractIntegrator as AbstractIntegrator,
@@ -32,9 +38,13 @@ from .dynamics import (
     state_norm as state_norm,
     vector_field as vector_field,
 )
+from .hardware import AbstractHardware as AbstractHardware, IdealHardware as IdealHardware
 from .network import BoundNetwork as BoundNetwork, LayeredNetwork as LayeredNetwork
+from .neurons import NeuronModel as NeuronModel
 
 __all__ = [
+    "AbstractHardware",
+    "IdealHardware",
     "ACTIVATIONS",
     "AbstractActivation",
     "DSiLU",
@@ -63,4 +73,9 @@ __all__ = [
     "vector_field",
     "BoundNetwork",
     "LayeredNetwork",
+    "AnalogHardware",
+    "DeviceModel",
+    "DeviceState",
+    "quantize_uniform",
+    "NeuronModel",
 ]

@@ -192,6 +192,7 @@ def relax(
     check_every: int = 10,
     progress: AbstractProgress | None = None,
     bound: BoundNetwork | None = None,
+    drive_offset: Sequence[Tensor] | None = None,
 ) -> RelaxResult:
     r"""Relax the network from ``u0`` for at most ``steps`` steps.
 
@@ -213,6 +214,9 @@ def relax(
         Early stop once every sample has ‖F(u)‖₂ ≤ tol (checked every
         ``check_every`` steps; each check is one host sync). ``tol = 0`` runs
         the full budget.
+    drive_offset
+        Real tensors added to each layer's drive at every step (per-sample
+        biases); BPTT differentiates through them to read δ per sample.
 
     Returns
     -------
@@ -258,24 +262,36 @@ def relax(
             for t, shape in zip(u0, network.shapes, strict=True)
         ]
     n_lead = len(lead)
-    h = bound.static_drive(x)
     packed = dtype.is_complex and all(c.packable for c in network.connections)
-    act = network.activate
+    act = network.activate_packed if packed else network.activate
     hw = network.hardware
     if packed:
-        act = network.activate_packed
         u = [_pack(v, n_lead, len(sh)) for v, sh in zip(u, network.shapes, strict=True)]
-        h = [
-            None if v is None else _pack(v, n_lead, len(sh))
-            for v, sh in zip(h, network.shapes, strict=True)
-        ]
         if beta is not None:
             b_re, b_im = beta.real, beta.imag
+
+    def static(bound: BoundNetwork) -> list[Tensor | None]:
+        """W_1 DAC(x) + b_1, b_l (+ drive_offset), packed when the states are."""
+        h = bound.static_drive(x)
+        if drive_offset is not None:
+            h = [o if v is None else v + o for v, o in zip(h, drive_offset, strict=True)]
+        if packed:
+            h = [
+                None if v is None else _pack(v, n_lead, len(sh))
+                for v, sh in zip(h, network.shapes, strict=True)
+            ]
+        return h
+
+    h = static(bound)
 
     def drive(u: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
         """(Φ(ρ(u)) + βg, ρ(u))."""
         s = act(u)
-        phi = (network.bind() if hw.per_step_read else bound).drive(s, h)
+        if hw.per_step_read:  # a new read of every array, the input array's included
+            b = network.bind()
+            phi = b.drive(s, static(b))
+        else:
+            phi = bound.drive(s, h)
         if beta is not None:
             if packed:
                 g = nudge(torch.complex(s[-1][0], s[-1][1]))

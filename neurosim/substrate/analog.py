@@ -1,0 +1,256 @@
+r"""An analog substrate: synaptic device arrays plus non-ideal neurons and converters.
+
+:class:`AnalogHardware` implements every hook of
+:class:`~neurosim.substrate.hardware.AbstractHardware` from a
+:class:`~neurosim.substrate.devices.DeviceModel` (the synaptic arrays) and a
+:class:`~neurosim.substrate.neurons.NeuronModel` (neurons, DAC, ADC).
+
+Physical arrays. Connection l has two arrays: ``"forward"`` stores θ (read as
+W_l) and ``"feedback"`` stores θ_fb(α) (read as B); at α = 0 they hold the same
+values but are distinct devices with their own realization. An array is a
+parameter tensor whose name ends with ``weight``; biases are digital and
+pass through reads and writes untouched. The network's parameter names map to
+arrays as
+
+====================================  =====================================
+parameter name                        array (layer, role, name in the read)
+====================================  =====================================
+``connections.{l}.weight``            (l, ``"forward"``, ``"weight"``)
+``connections.{l}.weight_b0``         (l, ``"feedback"``, ``"weight"``)
+``connections.{l}.module.{p}``        (l, ``"forward"``, ``p``)
+``connections.{l}.module_b0.{p}``     (l, ``"feedback"``, ``p``)
+====================================  =====================================
+
+Randomness. Each array's realization (d2d gains, faults) comes from a CPU
+generator seeded by a hash of (seed, layer, role, name), so it does not depend
+on the order in which arrays are first read or written; each layer's neuron
+gains and offsets likewise from (seed, layer). Read noise, write randomness and
+thermal noise each have their own stream seeded from ``seed`` (one generator
+per torch device), so switching one effect on leaves the others' draws unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import Tensor
+
+from .devices import DeviceModel, DeviceState
+from .hardware import AbstractHardware
+from .network import LayeredNetwork
+from .neurons import NeuronModel
+
+__all__ = ["AnalogHardware", "derive_seed", "array_key"]
+
+
+def derive_seed(seed: int, *parts: object) -> int:
+    """A 63-bit seed from ``seed`` and a key, stable across runs and platforms."""
+    text = "/".join(str(p) for p in (seed, *parts))
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big") >> 1
+
+
+def _is_array(name: str) -> bool:
+    return name.rsplit(".", 1)[-1].endswith("weight")
+
+
+def array_key(name: str) -> tuple[int, str, str] | None:
+    """(layer, role, name in the read) of a network parameter stored in an array, else None."""
+    parts = name.split(".", 2)
+    if len(parts) != 3 or parts[0] != "connections" or not parts[1].isdigit():
+        return None
+    layer, rest = int(parts[1]), parts[2]
+    if rest == "weight_b0":
+        return layer, "feedback", "weight"
+    if rest.startswith("module_b0."):
+        role, rest = "feedback", rest[len("module_b0.") :]
+    elif rest.startswith("module."):
+        role, rest = "forward", rest[len("module.") :]
+    else:
+        role = "forward"
+    return (layer, role, rest) if _is_array(rest) else None
+
+
+class AnalogHardware(AbstractHardware):
+    r"""Analog substrate built from a device model and a neuron model.
+
+    Parameters
+    ----------
+    devices
+        The synaptic device model, shared by every array.
+    neurons
+        Neuron mismatch, thermal noise, DAC and ADC.
+    seed
+        Seeds every realization and noise stream.
+    layer_shapes
+        Per-sample shapes of layers 1..L (:attr:`LayeredNetwork.shapes`);
+        required when neurons have gain or offset mismatch.
+    dtype, device
+        Where the per-unit neuron gains and offsets live; they must match the
+        network's real dtype (a float64 gain would promote float32 states).
+        :meth:`for_network` fills these in.
+
+    Notes
+    -----
+    ``per_step_read`` is True when read noise is on and redrawn per step; the
+    relaxation then rebinds (re-reads) the arrays at every step. Per-read noise
+    is redrawn at each bind: every relaxation, and every evaluation of the
+    drive by a learning rule, sees a fresh read.
+    """
+
+    def __init__(
+        self,
+        devices: DeviceModel,
+        neurons: NeuronModel,
+        *,
+        seed: int,
+        layer_shapes: Sequence[tuple[int, ...]] | None = None,
+        dtype: torch.dtype = torch.float64,
+        device: torch.device | str | None = None,
+    ):
+        if neurons.mismatched and layer_shapes is None:
+            raise ValueError(
+                "neuron gain/offset mismatch needs layer_shapes "
+                "(use AnalogHardware.for_network(network, ...))"
+            )
+        if dtype.is_complex or not dtype.is_floating_point:
+            raise ValueError(f"dtype must be a real floating dtype, got {dtype}")
+        self.devices = devices
+        self.neurons = neurons
+        self.seed = int(seed)
+        self.layer_shapes = None if layer_shapes is None else [tuple(s) for s in layer_shapes]
+        self.dtype = dtype
+        self.device = None if device is None else torch.device(device)
+        self.per_step_read = devices.read_noise_mode == "per_step" and devices.read_noise_std > 0
+        self._states: dict[tuple[int, str, str], DeviceState] = {}
+        self._cast: dict[tuple, DeviceState] = {}
+        self._units: dict[tuple[str, int], Tensor | None] = {}
+        self._generators: dict[tuple[str, torch.device], torch.Generator] = {}
+
+    @classmethod
+    def for_network(
+        cls, network: LayeredNetwork, devices: DeviceModel, neurons: NeuronModel, seed: int
+    ) -> AnalogHardware:
+        """Hardware sized for ``network`` (its layer shapes, dtype and device); not attached."""
+        return cls(
+            devices,
+            neurons,
+            seed=seed,
+            layer_shapes=network.shapes,
+            dtype=network.dtype,
+            device=next(network.parameters()).device,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(devices={self.devices!r}, neurons={self.neurons!r}, "
+            f"seed={self.seed})"
+        )
+
+    @property
+    def is_ideal(self) -> bool:
+        return False
+
+    # -- randomness -------------------------------------------------------------------
+    def _generator(self, stream: str, device: torch.device) -> torch.Generator:
+        key = (stream, device)
+        gen = self._generators.get(key)
+        if gen is None:
+            gen = torch.Generator(device=device).manual_seed(derive_seed(self.seed, stream))
+            self._generators[key] = gen
+        return gen
+
+    def device_state(self, layer: int, role: str, name: str, like: Tensor) -> DeviceState:
+        """The realization of array (``layer``, ``role``, ``name``), cast like ``like``.
+
+        Drawn on first use from a generator seeded by (seed, layer, role, name).
+        """
+        key = (layer, role, name)
+        state = self._states.get(key)
+        if state is None:
+            gen = torch.Generator().manual_seed(derive_seed(self.seed, "device", *key))
+            state = self.devices.realize(like.shape, gen)
+            self._states[key] = state
+        elif state.shape != tuple(like.shape):
+            raise ValueError(
+                f"array {key} was realized with shape {state.shape}, now read as "
+                f"{tuple(like.shape)}"
+            )
+        ckey = (key, like.dtype, like.device)
+        cast = self._cast.get(ckey)
+        if cast is None:
+            cast = state.to(like.dtype, like.device)
+            self._cast[ckey] = cast
+        return cast
+
+    # -- synapses ---------------------------------------------------------------------
+    def read_params(self, layer: int, role: str, params: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Each array tensor (name ending in ``weight``) as one read (:meth:`DeviceModel.read`)."""
+        out = dict(params)
+        dev = self.devices
+        if dev.read_is_identity:
+            return out
+        for name, w in params.items():
+            if not _is_array(name):
+                continue
+            state = self.device_state(layer, role, name, w) if dev.has_static else None
+            gen = self._generator("read", w.device) if dev.read_noise_std > 0 else None
+            out[name] = dev.read(w, state, gen)
+        return out
+
+    def write(self, params: Mapping[str, Tensor], before: Mapping[str, Tensor]) -> None:
+        """Apply :meth:`DeviceModel.write` in place to every array parameter in ``params``.
+
+        ``params`` are the network's parameters after an optimizer step (by
+        :meth:`~torch.nn.Module.named_parameters` name), ``before`` their values
+        before it. Names that are not arrays (biases, ``loss.*``) are left alone.
+        """
+        dev = self.devices
+        if dev.write_is_identity:
+            return None
+        for name, p in params.items():
+            key = array_key(name)
+            if key is None or name not in before:
+                continue
+            state = self.device_state(*key, p) if dev.has_static else None
+            gen = self._generator("write", p.device)
+            new = dev.write(before[name], p, state, gen)
+            if new is not p:
+                with torch.no_grad():
+                    p.copy_(new)
+        return None
+
+    # -- neurons ----------------------------------------------------------------------
+    def _unit(self, kind: str, layer: int) -> Tensor | None:
+        key = (kind, layer)
+        if key not in self._units:
+            shape = self.layer_shapes[layer]
+            gen = torch.Generator().manual_seed(derive_seed(self.seed, "neuron", kind, layer))
+            realize = self.neurons.realize_gain if kind == "gain" else self.neurons.realize_offset
+            t = realize(shape, gen)
+            self._units[key] = None if t is None else t.to(dtype=self.dtype, device=self.device)
+        return self._units[key]
+
+    def neuron_gain(self, layer: int) -> Tensor | None:
+        """g_l = 1 + gain_std·ξ, shape of layer ``layer`` (0-based); None when gain_std = 0."""
+        return None if self.neurons.gain_std == 0 else self._unit("gain", layer)
+
+    def neuron_offset(self, layer: int) -> Tensor | None:
+        """o_l = offset_std·ξ, shape of layer ``layer``; None when offset_std = 0."""
+        return None if self.neurons.offset_std == 0 else self._unit("offset", layer)
+
+    def state_noise(self, like: Sequence[Tensor], eta: float) -> list[Tensor] | None:
+        """σ √η ξ per layer, shaped like ``like`` (any leading axes); None when σ = 0."""
+        if self.neurons.noise_std == 0 or not like:
+            return None
+        return self.neurons.thermal_noise(like, eta, self._generator("thermal", like[0].device))
+
+    # -- periphery --------------------------------------------------------------------
+    def dac(self, x: Tensor) -> Tensor:
+        return self.neurons.dac(x)
+
+    def adc(self, s: Sequence[Tensor]) -> list[Tensor]:
+        if not self.neurons.adc_bits:
+            return list(s)
+        return [self.neurons.adc(t) for t in s]
