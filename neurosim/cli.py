@@ -10,55 +10,130 @@ from pathlib import Path
 __all__ = ["main"]
 
 
-def _demo(args: argparse.Namespace) -> int:
+def _out_path(value: str | None, default: Path) -> Path:
+    return default if value is None else Path(value)
+
+
+def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .experiment import (
-        AlignmentDemoConfig,
-        plot_alignment,
-        provenance_attrs,
-        run_alignment_demo,
-        write_netcdf,
-    )
+    from .experiment import load_config, plot_dataset, run, write_netcdf
 
-    config = (
-        AlignmentDemoConfig()
-        if not args.quick
-        else AlignmentDemoConfig(angles=(0.0, 45.0, 90.0), seeds=(0,), batch=8)
-    )
-    out = Path(args.out)
-    total = len(config.angles) * len(config.seeds)
+    config = load_config(args.config)
+    out = _out_path(args.out, Path("results") / f"{config.name}.nc")
     t0 = time.perf_counter()
-    with tqdm(total=total, desc="alignment demo", unit="point", file=sys.stderr) as bar:
-        ds = run_alignment_demo(
-            config, progress=lambda msg: (bar.set_postfix_str(msg), bar.update())
-        )
-    ds.attrs.update(
-        provenance_attrs(config.to_dict(), command="neurosim demo", seed=list(config.seeds))
+    with tqdm(total=config.training.steps, desc=f"run {config.name}", file=sys.stderr) as bar:
+        ds = run(config, progress=lambda done, total: bar.update(done - bar.n))
+    ds.attrs["history"] = ds.attrs["history"].replace("neurosim run", f"neurosim run {args.config}")
+    write_netcdf(ds, out)
+    figures = [] if args.no_plot else plot_dataset(ds, out.with_suffix(""), prefix="")
+    last = ds.isel(step=-1)
+    print(f"wrote {out} ({len(figures)} figures) in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"final step {int(last.step)}: test loss {float(last.loss):.4g}, "
+        f"grad cosine vs BP {float(last.grad_cosine):.4f}, "
+        f"Jacobian symmetry {float(last.jacobian_symmetry):.4f}"
     )
-    ds.attrs["title"] = "EP vs BP alignment across feedback-asymmetry angles"
-    nc = write_netcdf(ds, out / "alignment_demo.nc")
-    png = plot_alignment(ds, out / "alignment_demo.png")
-    mean = ds.grad_cosine.mean("seed").to_pandas()
-    print(f"wrote {nc} and {png} in {time.perf_counter() - t0:.1f} s")
-    print("weight-gradient cosine (EP vs implicit BP), mean over seeds:")
-    print(mean.round(4).to_string())
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    import xarray as xr
+
+    from .experiment import plot_dataset
+
+    path = Path(args.result)
+    if not path.is_file():
+        print(f"{path}: no such result file", file=sys.stderr)
+        return 2
+    try:
+        ds = xr.open_dataset(path)
+    except (OSError, ValueError) as err:
+        print(f"{path}: not a NetCDF result ({type(err).__name__})", file=sys.stderr)
+        return 2
+    with ds:
+        ds = ds.load()
+    out = _out_path(args.out, path.with_suffix(""))
+    figures = plot_dataset(ds, out)
+    print(f"wrote {len(figures)} figures to {out}/")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from .experiment.config import load_config
+
+    config = load_config(args.config)
+    print(f"OK: {config.name}")
+    if config.description:
+        print(f"  {config.description}")
+    diff = {
+        k: v for k, v in config.diff_from_defaults().items() if k not in ("name", "description")
+    }
+    if not diff:
+        print("no differences from the defaults (the ideal substrate)")
+        return 0
+    default = type(config)().to_flat_dict()
+    print("differences from the defaults (the ideal substrate):")
+    width = max(len(k) for k in diff)
+    for key, value in diff.items():
+        print(f"  {key:<{width}} = {_toml(value)}  (default {_toml(default[key])})")
+    return 0
+
+
+def _toml(value: object) -> str:
+    from .experiment.config import _toml_value
+
+    return _toml_value(value)
+
+
+def _configs(args: argparse.Namespace) -> int:
+    from .experiment.presets import PRESET_DIR, list_presets
+
+    presets = list_presets()
+    if not presets:
+        print(f"no presets in {PRESET_DIR}")
+        return 0
+    width = max(len("name"), *(len(name) for name, _ in presets))
+    print(f"{'name':<{width}}  description")
+    print(f"{'-' * width}  {'-' * 11}")
+    for name, description in presets:
+        print(f"{name:<{width}}  {description}")
+    print(f"\n{len(presets)} presets in {PRESET_DIR}; check one with `neurosim validate NAME`")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neurosim", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="EP-vs-BP alignment across feedback angles → NetCDF + PNG")
-    demo.add_argument("--out", default="results", help="output folder (default: results)")
-    demo.add_argument("--quick", action="store_true", help="3 angles, 1 seed (seconds)")
-    demo.set_defaults(func=_demo)
+    run = sub.add_parser("run", help="train one config; metrics over steps → NetCDF + PNG")
+    run.add_argument("config", metavar="CONFIG", help="path to a .toml file or a preset name")
+    run.add_argument("--out", help="result file (default: results/<name>.nc)")
+    run.add_argument("--no-plot", action="store_true", help="skip the figures")
+    run.set_defaults(func=_run)
+    plot = sub.add_parser("plot", help="figures of each metric against the swept axes (PNG)")
+    plot.add_argument("result", metavar="RESULT.nc")
+    plot.add_argument("--out", help="folder for the figures (default: next to the result)")
+    plot.set_defaults(func=_plot)
+    validate = sub.add_parser(
+        "validate", help="check a config file or preset; print its differences from the defaults"
+    )
+    validate.add_argument("config", metavar="CONFIG", help="path to a .toml file or a preset name")
+    validate.set_defaults(func=_validate)
+    configs = sub.add_parser("configs", help="list the hardware presets in hw_configs/")
+    configs.set_defaults(func=_configs)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a subcommand; a bad config prints its one-line message to stderr and returns 2."""
+    from .experiment.config import ConfigError
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ConfigError as err:
+        print(str(err), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

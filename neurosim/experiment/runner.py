@@ -1,0 +1,266 @@
+r"""One run: config → substrate, task, learning rule → metrics over training steps.
+
+``run(config)`` builds the network (with its hardware), the task, the cost, the
+learning rule and the optimizer, trains for ``training.steps`` optimizer steps,
+and every ``training.eval_every`` steps (and before the first) records
+
+=====================  ===============  ============================================
+variable               dims             meaning
+=====================  ===============  ============================================
+loss                   step             test cost (mean over the test set)
+accuracy               step             test accuracy (classification; NaN for MSE)
+train_loss             step             mean training cost since the last record
+delta_cosine           step, layer      cos(δ_rule, δ_BP) on the probe batch
+delta_norm_ratio       step, layer      ‖δ_rule‖ / ‖δ_BP‖ on the probe batch
+grad_cosine            step             cosine of the rule's and BP's gradients
+jacobian_symmetry      step             ‖J_sym‖/(‖J_sym‖+‖J_anti‖) at the free state
+residual               step             max ‖F(u)‖ of the free phase (probe batch)
+converged_fraction     step             fraction of probe samples with ‖F‖ ≤ tol
+=====================  ===============  ============================================
+
+The BP reference is implicit differentiation of the *same* simulated substrate
+(same device realisation), recurrent BP for networks above 2000 units.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import xarray as xr
+
+from ..learning import (
+    BPTT,
+    AbstractLearningRule,
+    AbstractLoss,
+    FreePhase,
+    GeneralizedEP,
+    ImplicitBP,
+    MSELoss,
+    NudgedPhase,
+    RecurrentBP,
+    SoftmaxCrossEntropy,
+    delta_alignment,
+    get_estimator,
+    gradient_alignment,
+    jacobian_symmetry,
+    named_parameters,
+)
+from ..substrate import FixedPoint, LayeredNetwork, LeakyEuler
+from ..workloads import Dataset, teacher_student
+from .config import Config, DeviceConfig, NeuronConfig
+from .provenance import provenance_attrs
+
+__all__ = ["Experiment", "build", "run"]
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+_ESTIMATOR_PARAMS = {
+    "one_sided": ("beta",),
+    "centered": ("beta",),
+    "holomorphic": ("r", "n"),
+    "online_holomorphic": ("r", "period", "periods"),
+    "exact": (),
+}
+EXACT_JACOBIAN_MAX_UNITS = 600
+IMPLICIT_REFERENCE_MAX_UNITS = 2000
+
+
+@dataclass
+class Experiment:
+    """Everything one run needs, built from a :class:`Config`."""
+
+    config: Config
+    network: LayeredNetwork
+    loss: AbstractLoss
+    data: Dataset
+    rule: AbstractLearningRule
+    reference: AbstractLearningRule
+    free_phase: FreePhase
+    optimizer: torch.optim.Optimizer
+    data_generator: torch.Generator
+
+
+def _hardware(config: Config, network: LayeredNetwork):
+    if config.devices == DeviceConfig() and config.neurons == NeuronConfig():
+        return None
+    from ..substrate import AnalogHardware, DeviceModel, NeuronModel
+
+    return AnalogHardware.for_network(
+        network,
+        DeviceModel(**config.devices.model_dump()),
+        NeuronModel(**config.neurons.model_dump()),
+        seed=config.seed,
+    )
+
+
+def build(config: Config) -> Experiment:
+    """Instantiate the substrate, task, cost, rule and optimizer of ``config`` (seeded)."""
+    dtype = _DTYPES[config.network.dtype]
+    gen = torch.Generator().manual_seed(config.seed)
+    net_cfg, dyn, nud, tr = config.network, config.dynamics, config.nudge, config.training
+    network = LayeredNetwork.dense(
+        net_cfg.sizes,
+        activation=net_cfg.activation,
+        alpha=config.feedback.alpha,
+        gain=net_cfg.init_gain,
+        bias=net_cfg.bias,
+        generator=gen,
+        dtype=dtype,
+    )
+    if config.feedback.mode == "independent":  # B becomes its own array, starting at angle α
+        with torch.no_grad():
+            for c in network.connections:
+                c.weight_b0.copy_(c.feedback_params()["weight"])
+                c.alpha = 90.0
+    hw = _hardware(config, network)
+    if hw is not None:
+        network.hardware = hw
+    classification = config.workload.loss == "cross_entropy"
+    n_out = net_cfg.sizes[-1]
+    data = teacher_student(
+        net_cfg.sizes[0],
+        n_out,
+        n_train=config.workload.n_train,
+        n_test=config.workload.n_test,
+        classification=classification,
+        seed=config.seed + 10_007,
+        dtype=dtype,
+    )
+    loss = (
+        SoftmaxCrossEntropy(n_out, n_out, generator=gen, dtype=dtype)
+        if classification
+        else MSELoss()
+    )
+    integrator = FixedPoint() if dyn.integrator == "fixed_point" else LeakyEuler(dyn.dt, dyn.tau)
+    free_phase = FreePhase(dyn.free_steps, integrator, dyn.tol, dyn.check_every)
+    nudged = NudgedPhase(
+        dyn.nudged_steps,
+        integrator,
+        dyn.tol,
+        dyn.check_every,
+        amplitude_noise=nud.amplitude_noise,
+        phase_noise=nud.phase_noise,
+        generator=torch.Generator().manual_seed(config.seed + 20_011),
+    )
+    estimator = get_estimator(
+        nud.estimator, **{k: getattr(nud, k) for k in _ESTIMATOR_PARAMS[nud.estimator]}
+    )
+    rules: dict[str, Callable[[], AbstractLearningRule]] = {
+        "ep": lambda: GeneralizedEP(estimator, free_phase, nudged),
+        "bptt": lambda: BPTT(dyn.free_steps + dyn.nudged_steps, dyn.nudged_steps, integrator),
+        "rbp": lambda: RecurrentBP(free_phase),
+        "implicit": lambda: ImplicitBP(free_phase),
+    }
+    rule = rules[tr.rule]()
+    reference = (
+        ImplicitBP(free_phase)
+        if network.num_units <= IMPLICIT_REFERENCE_MAX_UNITS
+        else RecurrentBP(free_phase)
+    )
+    params = list(named_parameters(network, loss).values())
+    if tr.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=tr.lr, momentum=tr.momentum, weight_decay=tr.weight_decay)
+    else:
+        opt = torch.optim.AdamW(params, lr=tr.lr, weight_decay=tr.weight_decay)
+    data_gen = torch.Generator().manual_seed(config.seed + 30_011)
+    return Experiment(config, network, loss, data, rule, reference, free_phase, opt, data_gen)
+
+
+def _evaluate(exp: Experiment) -> dict[str, object]:
+    """Metrics of the current network (see the module docstring)."""
+    net, loss, data, cfg = exp.network, exp.loss, exp.data, exp.config
+    with torch.no_grad():
+        test = exp.free_phase.run(net, data.x_test)
+        test_loss = float(loss(test.s[-1], data.y_test))
+        acc = math.nan
+        if isinstance(loss, SoftmaxCrossEntropy):
+            acc = float((loss.predict(test.s[-1]) == data.y_test).double().mean())
+    n = min(cfg.training.probe_batch, data.x_train.shape[0])
+    xp, yp = data.x_train[:n], data.y_train[:n]
+    free = exp.free_phase.run(net, xp)
+    ours = exp.rule.compute(net, loss, xp, yp, free=None if isinstance(exp.rule, BPTT) else free)
+    ref = exp.reference.compute(net, loss, xp, yp, free=free)
+    da = delta_alignment(ours.delta, ref.delta)
+    ga = gradient_alignment(ours.grads, ref.grads)
+    method = "exact" if net.num_units <= EXACT_JACOBIAN_MAX_UNITS else "hutchinson"
+    sym = jacobian_symmetry(
+        net, xp, free.s, method=method, n_probes=8, generator=torch.Generator().manual_seed(0)
+    )
+    return {
+        "loss": test_loss,
+        "accuracy": acc,
+        "delta_cosine": da.cosine.detach().cpu().numpy(),
+        "delta_norm_ratio": da.norm_ratio.detach().cpu().numpy(),
+        "grad_cosine": ga.total_cosine,
+        "jacobian_symmetry": float(sym.mean()),
+        "residual": float(free.residual.max()),
+        "converged_fraction": float(free.converged.double().mean()),
+    }
+
+
+_ATTRS = {
+    "loss": ("1", "test cost (mean over the test set)"),
+    "accuracy": ("1", "test accuracy"),
+    "train_loss": ("1", "mean training cost since the previous record"),
+    "delta_cosine": ("1", "cosine(δ_rule, δ_BP) on the probe batch, mean over samples"),
+    "delta_norm_ratio": ("1", "‖δ_rule‖/‖δ_BP‖ on the probe batch, mean over samples"),
+    "grad_cosine": ("1", "cosine between the rule's and BP's parameter gradients"),
+    "jacobian_symmetry": ("1", "‖J_sym‖/(‖J_sym‖+‖J_anti‖) at the free fixed point"),
+    "residual": ("1", "max ‖F(u)‖ at the end of the free phase (probe batch)"),
+    "converged_fraction": ("1", "fraction of probe samples with ‖F(u)‖ ≤ tol"),
+}
+
+
+def run(config: Config, *, progress: Callable[[int, int], None] | None = None) -> xr.Dataset:
+    """Train as ``config`` says and return the metrics over steps as a labelled dataset."""
+    exp = build(config)
+    tr = config.training
+    net, loss, opt = exp.network, exp.loss, exp.optimizer
+    params = named_parameters(net, loss)
+    hw = net.hardware
+    records: list[dict[str, object]] = []
+    steps_recorded: list[int] = []
+    running: list[float] = []
+
+    def record(step: int) -> None:
+        m = _evaluate(exp)
+        m["train_loss"] = float(np.mean(running)) if running else math.nan
+        running.clear()
+        records.append(m)
+        steps_recorded.append(step)
+
+    record(0)
+    batches = iter(())
+    for step in range(1, tr.steps + 1):
+        try:
+            x, y = next(batches)
+        except StopIteration:
+            batches = exp.data.batches(config.workload.batch, exp.data_generator)
+            x, y = next(batches)
+        opt.zero_grad(set_to_none=True)
+        before = None if hw.is_ideal else {k: v.detach().clone() for k, v in params.items()}
+        result = exp.rule.backward(net, loss, x, y)
+        opt.step()
+        if before is not None:
+            with torch.no_grad():
+                hw.write(params, before)
+        running.append(float(result.loss))
+        if step % tr.eval_every == 0 or step == tr.steps:
+            record(step)
+        if progress is not None:
+            progress(step, tr.steps)
+    n_layers = len(config.network.sizes) - 1
+    data_vars = {}
+    for key, (units, long_name) in _ATTRS.items():
+        values = np.asarray([r[key] for r in records], dtype=np.float64)
+        dims = ("step", "layer") if values.ndim == 2 else ("step",)
+        data_vars[key] = (dims, values, {"units": units, "long_name": long_name})
+    ds = xr.Dataset(
+        data_vars,
+        coords={"step": np.asarray(steps_recorded), "layer": np.arange(1, n_layers + 1)},
+    )
+    ds.attrs.update(provenance_attrs(config.to_toml(), command="neurosim run", seed=config.seed))
+    return ds
