@@ -10,8 +10,11 @@ training_step
     with a free/nudged-phase breakdown.
 memory
     Peak memory of one EP step vs one BPTT step as T2 grows.
+sweep
+    An 8-point sweep with ProcessExecutor(2) vs serial, and the experiment
+    layer's overhead (config resolution, storage, progress, combine) per point.
 
 Every benchmark pins torch to one intra-op thread.
 """
 
-BENCHMARKS = ("relaxation", "training_step", "memory")
+BENCHMARKS = ("relaxation", "training_step", "memory", "sweep")

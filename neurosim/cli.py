@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+from .experiment.sweep import SweepError
+
 __all__ = ["main"]
 
 
@@ -35,6 +37,51 @@ def _run(args: argparse.Namespace) -> int:
         f"Jacobian symmetry {float(last.jacobian_symmetry):.4f}"
     )
     return 0
+
+
+def _sweep(args: argparse.Namespace, *, sweep_file: str | None = None) -> int:
+    from .experiment import load_sweep, make_executor, plot_dataset, run_sweep
+    from .experiment.figures import sweep_dims
+
+    path = sweep_file or args.file
+    try:
+        spec = load_sweep(path, out=args.out)
+        executor = make_executor(args.workers, args.scheduler)
+    except ValueError as err:  # ConfigError is a ValueError
+        print(str(err), file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    command = "neurosim " + " ".join(sys.argv[1:]) if sweep_file is None else "neurosim demo"
+    try:
+        ds = run_sweep(spec, executor=executor, progress=not args.no_progress, command=command)
+    except SweepError as err:
+        print(str(err), file=sys.stderr)
+        return 1
+    figures = plot_dataset(ds, spec.out.with_suffix(""))
+    print(
+        f"wrote {spec.out} ({len(spec.points)} points, dims {dict(ds.sizes)}) and "
+        f"{len(figures)} figures in {time.perf_counter() - t0:.1f} s"
+    )
+    dims = sweep_dims(ds)
+    if "grad_cosine" in ds and len(dims) >= 1:
+        final = ds.grad_cosine.isel(step=-1)
+        if "seed" in final.dims:
+            final = final.mean("seed")
+        print("final gradient cosine vs BP (mean over seeds):")
+        table = final.to_pandas() if len(dims) <= 2 else final.to_dataframe()
+        print(table.round(4).to_string())
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .experiment.presets import PRESET_DIR
+
+    name = "demo_quick.toml" if args.quick else "demo.toml"
+    args.no_progress = False
+    args.scheduler = None
+    if args.out is not None:
+        args.out = str(Path(args.out) / name.replace(".toml", ".nc"))
+    return _sweep(args, sweep_file=str(PRESET_DIR / "sweeps" / name))
 
 
 def _plot(args: argparse.Namespace) -> int:
@@ -110,6 +157,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="result file (default: results/<name>.nc)")
     run.add_argument("--no-plot", action="store_true", help="skip the figures")
     run.set_defaults(func=_run)
+    sweep = sub.add_parser("sweep", help="run every point of a sweep file → one NetCDF dataset")
+    sweep.add_argument("file", metavar="FILE", help="sweep file (TOML: base, seeds, [axes])")
+    sweep.add_argument("--out", help="result file (default: the sweep file's `out`)")
+    sweep.add_argument("--workers", type=int, help="local worker processes (default: serial)")
+    sweep.add_argument(
+        "--scheduler", help="dask.distributed scheduler address, or 'local' for a LocalCluster"
+    )
+    sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sweep.set_defaults(func=_sweep)
+    demo = sub.add_parser(
+        "demo", help="the embedded default: EP vs BP across feedback angles × estimators"
+    )
+    demo.add_argument("--out", help="output folder (default: results/)")
+    demo.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    demo.add_argument("--quick", action="store_true", help="4 points, seconds (used by tests)")
+    demo.set_defaults(func=_demo)
     plot = sub.add_parser("plot", help="figures of each metric against the swept axes (PNG)")
     plot.add_argument("result", metavar="RESULT.nc")
     plot.add_argument("--out", help="folder for the figures (default: next to the result)")
