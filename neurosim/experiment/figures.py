@@ -74,7 +74,7 @@ def plot_dataset(ds: xr.Dataset, out_dir: str | Path, *, prefix: str = "") -> li
                         ds[x_dim].values, m, yerr=s, capsize=2, marker="o", label=label or None
                     )
             title = f"{name} (final)" + ("" if layer is None else f", layer {layer}")
-            ax.set(title=title, xlabel=x_dim or "", ylabel=da.attrs.get("long_name", name)[:40])
+            ax.set(title=title, xlabel=x_dim or "", ylabel=name)
             if others:
                 ax.legend(fontsize=7)
         ax = axes[0][-1]
