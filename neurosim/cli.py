@@ -25,7 +25,11 @@ def _run(args: argparse.Namespace) -> int:
     out = _out_path(args.out, Path("results") / f"{config.name}.nc")
     t0 = time.perf_counter()
     with tqdm(total=config.training.steps, desc=f"run {config.name}", file=sys.stderr) as bar:
-        ds = run(config, progress=lambda done, total: bar.update(done - bar.n))
+        ds = run(
+            config,
+            progress=lambda done, total: (setattr(bar, "total", total), bar.update(done - bar.n)),
+            checkpoint=args.checkpoint,
+        )
     ds.attrs["history"] = ds.attrs["history"].replace("neurosim run", f"neurosim run {args.config}")
     write_netcdf(ds, out)
     figures = [] if args.no_plot else plot_dataset(ds, out.with_suffix(""), prefix="")
@@ -156,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("config", metavar="CONFIG", help="path to a .toml file or a preset name")
     run.add_argument("--out", help="result file (default: results/<name>.nc)")
     run.add_argument("--no-plot", action="store_true", help="skip the figures")
+    run.add_argument(
+        "--checkpoint", help="save the full state here after each record; resume from it if present"
+    )
     run.set_defaults(func=_run)
     sweep = sub.add_parser("sweep", help="run every point of a sweep file → one NetCDF dataset")
     sweep.add_argument("file", metavar="FILE", help="sweep file (TOML: base, seeds, [axes])")

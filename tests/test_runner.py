@@ -88,3 +88,54 @@ def test_cross_entropy_reports_accuracy():
     )
     acc = ds.accuracy.values
     assert np.isfinite(acc).all() and ((0 <= acc) & (acc <= 1)).all()
+
+
+def test_epochs_record_once_per_epoch():
+    ds = run(tiny(**{"training.epochs": 2}))  # 64 samples, batch 16: 4 steps per epoch
+    assert list(ds.step.values) == [0, 4, 8]
+
+
+def test_cosine_schedule_anneals_the_learning_rate_to_zero():
+    from neurosim.experiment.runner import build
+
+    exp = build(tiny(**{"training.schedule": "cosine"}))
+    import torch
+
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(exp.optimizer, T_max=8)
+    lrs = []
+    for _ in range(8):
+        exp.optimizer.step()
+        sched.step()
+        lrs.append(exp.optimizer.param_groups[0]["lr"])
+    assert lrs[-1] < 1e-12 and all(a >= b for a, b in zip(lrs, lrs[1:], strict=False))
+    # and a cosine run differs from a constant one
+    a = run(tiny(**{"training.schedule": "cosine"}))
+    b = run(tiny())
+    assert not np.array_equal(a.loss.values, b.loss.values)
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("extra", [{}, {"devices.read_noise_std": 0.02, "nudge.phase_noise": 0.05}])
+def test_checkpoint_resume_is_bit_identical(tmp_path, extra):
+    cfg = tiny(
+        **{"training.steps": 12, "training.eval_every": 3, "training.schedule": "cosine", **extra}
+    )
+    full = run(cfg)
+
+    def stop_at_7(done, total):
+        if done == 7:
+            raise _Stop
+
+    ckpt = tmp_path / "run.ckpt"
+    with pytest.raises(_Stop):
+        run(cfg, checkpoint=ckpt, progress=stop_at_7)
+    assert ckpt.exists()
+    resumed = run(cfg, checkpoint=ckpt)
+    for name in full.data_vars:
+        np.testing.assert_array_equal(full[name].values, resumed[name].values, err_msg=name)
+    # a checkpoint of another config is refused
+    with pytest.raises(ValueError, match="different config"):
+        run(cfg.with_updates({"seed": 9}), checkpoint=ckpt)

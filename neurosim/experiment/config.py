@@ -527,10 +527,17 @@ class TrainingConfig(_Model):
     """Decoupled weight decay λ per step (≥ 0)."""
 
     steps: int = Field(100, ge=1)
-    """Number of optimizer steps (mini-batches), ≥ 1."""
+    """Number of optimizer steps (mini-batches), ≥ 1; ignored when ``epochs`` > 0."""
 
     eval_every: int = Field(10, ge=1)
-    """Evaluate test metrics every k steps (≥ 1)."""
+    """Evaluate test metrics every k steps (≥ 1); ignored when ``epochs`` > 0."""
+
+    epochs: int = Field(0, ge=0)
+    """Train for this many passes over the training set, recording metrics after each
+    (0 = use ``steps`` and ``eval_every`` instead)."""
+
+    schedule: Literal["constant", "cosine"] = "constant"
+    """Learning-rate schedule over the run: constant, or cosine annealing to 0."""
 
     probe_batch: int = Field(32, ge=1)
     """Batch size of the gradient-alignment probes (EP vs BP) recorded at each evaluation (≥ 1)."""

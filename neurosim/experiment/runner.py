@@ -25,8 +25,10 @@ The BP reference is implicit differentiation of the *same* simulated substrate
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -81,6 +83,7 @@ class Experiment:
     free_phase: FreePhase
     optimizer: torch.optim.Optimizer
     data_generator: torch.Generator
+    nudge_generator: torch.Generator
 
 
 def _hardware(config: Config, network: LayeredNetwork):
@@ -136,6 +139,7 @@ def build(config: Config) -> Experiment:
     )
     integrator = FixedPoint() if dyn.integrator == "fixed_point" else LeakyEuler(dyn.dt, dyn.tau)
     free_phase = FreePhase(dyn.free_steps, integrator, dyn.tol, dyn.check_every)
+    nudge_gen = torch.Generator().manual_seed(config.seed + 20_011)
     nudged = NudgedPhase(
         dyn.nudged_steps,
         integrator,
@@ -143,7 +147,7 @@ def build(config: Config) -> Experiment:
         dyn.check_every,
         amplitude_noise=nud.amplitude_noise,
         phase_noise=nud.phase_noise,
-        generator=torch.Generator().manual_seed(config.seed + 20_011),
+        generator=nudge_gen,
     )
     estimator = get_estimator(
         nud.estimator, **{k: getattr(nud, k) for k in _ESTIMATOR_PARAMS[nud.estimator]}
@@ -166,7 +170,9 @@ def build(config: Config) -> Experiment:
     else:
         opt = torch.optim.AdamW(params, lr=tr.lr, weight_decay=tr.weight_decay)
     data_gen = torch.Generator().manual_seed(config.seed + 30_011)
-    return Experiment(config, network, loss, data, rule, reference, free_phase, opt, data_gen)
+    return Experiment(
+        config, network, loss, data, rule, reference, free_phase, opt, data_gen, nudge_gen
+    )
 
 
 def _evaluate(exp: Experiment) -> dict[str, object]:
@@ -214,53 +220,135 @@ _ATTRS = {
 }
 
 
-def run(config: Config, *, progress: Callable[[int, int], None] | None = None) -> xr.Dataset:
-    """Train as ``config`` says and return the metrics over steps as a labelled dataset."""
+@dataclass
+class _Progress:
+    """Where a run stands: what a checkpoint saves besides the modules and generators."""
+
+    step: int = 0
+    steps: list[int] = field(default_factory=list)
+    records: list[dict[str, object]] = field(default_factory=list)
+    running: list[float] = field(default_factory=list)
+    order: torch.Tensor | None = None
+    pos: int = 0
+
+
+def _save_checkpoint(path: Path, exp: Experiment, prog: _Progress, scheduler) -> None:
+    state = {
+        "config_toml": exp.config.to_toml(),
+        "progress": prog,
+        "network": exp.network.state_dict(),
+        "loss": exp.loss.state_dict(),
+        "optimizer": exp.optimizer.state_dict(),
+        "scheduler": None if scheduler is None else scheduler.state_dict(),
+        "data_generator": exp.data_generator.get_state(),
+        "nudge_generator": exp.nudge_generator.get_state(),
+        "hardware": exp.network.hardware.state_dict(),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path: Path, exp: Experiment, scheduler) -> _Progress:
+    state = torch.load(path, weights_only=False)
+    if state["config_toml"] != exp.config.to_toml():
+        raise ValueError(
+            f"{path}: checkpoint of a different config; delete it or choose another path"
+        )
+    exp.network.load_state_dict(state["network"])
+    exp.loss.load_state_dict(state["loss"])
+    exp.optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    exp.data_generator.set_state(state["data_generator"])
+    exp.nudge_generator.set_state(state["nudge_generator"])
+    exp.network.hardware.load_state_dict(state["hardware"])
+    return state["progress"]
+
+
+def run(
+    config: Config,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    checkpoint: str | os.PathLike | None = None,
+) -> xr.Dataset:
+    """Train as ``config`` says and return the metrics over steps as a labelled dataset.
+
+    With ``training.epochs`` > 0 the run lasts that many epochs and records after
+    each; otherwise ``training.steps`` steps, recording every ``eval_every``. With a
+    ``checkpoint`` path, the full state (parameters, optimizer, schedule, every
+    random stream, metrics so far) is saved atomically after each record, and a run
+    started with an existing checkpoint of the same config continues from it and
+    ends bit-identical to an uninterrupted run.
+    """
     exp = build(config)
     tr = config.training
     net, loss, opt = exp.network, exp.loss, exp.optimizer
+    n_train, batch = exp.data.x_train.shape[0], config.workload.batch
+    if batch > n_train:
+        raise ValueError(f"workload.batch = {batch} exceeds workload.n_train = {n_train}")
+    per_epoch = n_train // batch
+    total = tr.epochs * per_epoch if tr.epochs > 0 else tr.steps
+    eval_every = per_epoch if tr.epochs > 0 else tr.eval_every
+    scheduler = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
+        if tr.schedule == "cosine"
+        else None
+    )
     params = named_parameters(net, loss)
     hw = net.hardware
-    records: list[dict[str, object]] = []
-    steps_recorded: list[int] = []
-    running: list[float] = []
+    ckpt = None if checkpoint is None else Path(checkpoint)
 
-    def record(step: int) -> None:
+    def record(prog: _Progress) -> None:
         m = _evaluate(exp)
-        m["train_loss"] = float(np.mean(running)) if running else math.nan
-        running.clear()
-        records.append(m)
-        steps_recorded.append(step)
+        m["train_loss"] = float(np.mean(prog.running)) if prog.running else math.nan
+        prog.running.clear()
+        prog.records.append(m)
+        prog.steps.append(prog.step)
+        if ckpt is not None:
+            _save_checkpoint(ckpt, exp, prog, scheduler)
 
-    record(0)
-    batches = iter(())
-    for step in range(1, tr.steps + 1):
-        try:
-            x, y = next(batches)
-        except StopIteration:
-            batches = exp.data.batches(config.workload.batch, exp.data_generator)
-            x, y = next(batches)
+    if ckpt is not None and ckpt.exists():
+        prog = _load_checkpoint(ckpt, exp, scheduler)
+    else:
+        prog = _Progress()
+        record(prog)
+    while prog.step < total:
+        if prog.order is None or prog.pos + batch > n_train:  # a new epoch
+            prog.order = torch.randperm(n_train, generator=exp.data_generator)
+            prog.pos = 0
+        idx = prog.order[prog.pos : prog.pos + batch]
+        prog.pos += batch
+        x, y = exp.data.x_train[idx], exp.data.y_train[idx]
         opt.zero_grad(set_to_none=True)
         before = None if hw.is_ideal else {k: v.detach().clone() for k, v in params.items()}
         result = exp.rule.backward(net, loss, x, y)
         opt.step()
+        if scheduler is not None:
+            scheduler.step()
         if before is not None:
             with torch.no_grad():
                 hw.write(params, before)
-        running.append(float(result.loss))
-        if step % tr.eval_every == 0 or step == tr.steps:
-            record(step)
+        prog.running.append(float(result.loss))
+        prog.step += 1
+        if prog.step % eval_every == 0 or prog.step == total:
+            record(prog)
         if progress is not None:
-            progress(step, tr.steps)
+            progress(prog.step, total)
+    return _dataset(config, prog)
+
+
+def _dataset(config: Config, prog: _Progress) -> xr.Dataset:
     n_layers = len(config.network.sizes) - 1
     data_vars = {}
     for key, (units, long_name) in _ATTRS.items():
-        values = np.asarray([r[key] for r in records], dtype=np.float64)
+        values = np.asarray([r[key] for r in prog.records], dtype=np.float64)
         dims = ("step", "layer") if values.ndim == 2 else ("step",)
         data_vars[key] = (dims, values, {"units": units, "long_name": long_name})
     ds = xr.Dataset(
         data_vars,
-        coords={"step": np.asarray(steps_recorded), "layer": np.arange(1, n_layers + 1)},
+        coords={"step": np.asarray(prog.steps), "layer": np.arange(1, n_layers + 1)},
     )
     ds.attrs.update(provenance_attrs(config.to_toml(), command="neurosim run", seed=config.seed))
     return ds

@@ -161,6 +161,17 @@ class AnalogHardware(AbstractHardware):
             self._generators[key] = gen
         return gen
 
+    def state_dict(self) -> dict:
+        """States of the read/write/thermal noise streams, keyed ``"stream@device"``."""
+        return {f"{s}@{d}": g.get_state() for (s, d), g in self._generators.items()}
+
+    def load_state_dict(self, state: Mapping) -> None:
+        """Restore the noise streams saved by :meth:`state_dict`."""
+        self._generators.clear()
+        for key, value in state.items():
+            stream, device = key.split("@")
+            self._generator(stream, torch.device(device)).set_state(value)
+
     def device_state(self, layer: int, role: str, name: str, like: Tensor) -> DeviceState:
         """The realization of array (``layer``, ``role``, ``name``), cast like ``like``.
 

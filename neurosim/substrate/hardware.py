@@ -71,6 +71,15 @@ class AbstractHardware(ABC):  # noqa: B024 - every hook has an ideal default
         """Turn an optimizer's update (``before`` → ``params``) into device writes, in place."""
         return None
 
+    def state_dict(self) -> dict:
+        """Random-stream states (for bit-identical checkpoint/resume); fixed realisations
+        are derived from the seed and need no saving."""
+        return {}
+
+    def load_state_dict(self, state: Mapping) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        return None
+
     @property
     def is_ideal(self) -> bool:
         return False
