@@ -72,8 +72,8 @@ BAD = [
     ),
     case(
         "unknown-training",
-        "[training]\nepochs = 3\n",
-        "training.epochs",
+        "[training]\nepoch_count = 3\n",
+        "training.epoch_count",
         "valid keys in [training]",
         "steps",
     ),

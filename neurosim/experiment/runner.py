@@ -52,7 +52,7 @@ from ..learning import (
     named_parameters,
 )
 from ..substrate import FixedPoint, LayeredNetwork, LeakyEuler
-from ..workloads import Dataset, teacher_student
+from ..workloads import Dataset, digits, mnist5k, teacher_student
 from .config import Config, DeviceConfig, NeuronConfig
 from .provenance import provenance_attrs
 
@@ -123,17 +123,33 @@ def build(config: Config) -> Experiment:
         network.hardware = hw
     classification = config.workload.loss == "cross_entropy"
     n_out = net_cfg.sizes[-1]
-    data = teacher_student(
-        net_cfg.sizes[0],
-        n_out,
-        n_train=config.workload.n_train,
-        n_test=config.workload.n_test,
-        classification=classification,
-        seed=config.seed + 10_007,
-        dtype=dtype,
-    )
+    wl = config.workload
+    if wl.task == "teacher_student":
+        data = teacher_student(
+            net_cfg.sizes[0],
+            n_out,
+            n_train=wl.n_train,
+            n_test=wl.n_test,
+            classification=classification,
+            seed=config.seed + 10_007,
+            dtype=dtype,
+        )
+    else:  # real digits: a fixed split (not seeded), 10 classes, one-hot targets for MSE
+        data = (mnist5k if wl.task == "mnist" else digits)(
+            n_train=wl.n_train, n_test=wl.n_test, dtype=dtype
+        )
+        n_in, n_cls = data.x_train.shape[1], data.n_classes
+        if net_cfg.sizes[0] != n_in or not (classification or n_out == n_cls):
+            need = "" if classification else f" and sizes[-1] = {n_cls} (one-hot MSE targets)"
+            raise ValueError(
+                f"workload.task = {wl.task!r} needs network.sizes[0] = {n_in}{need}, "
+                f"got sizes = {list(net_cfg.sizes)}"
+            )
+        if not classification:
+            hot = lambda y: torch.nn.functional.one_hot(y, n_cls).to(dtype)
+            data = Dataset(data.x_train, hot(data.y_train), data.x_test, hot(data.y_test), n_cls)
     loss = (
-        SoftmaxCrossEntropy(n_out, n_out, generator=gen, dtype=dtype)
+        SoftmaxCrossEntropy(n_out, data.n_classes, generator=gen, dtype=dtype)
         if classification
         else MSELoss()
     )

@@ -1,0 +1,64 @@
+"""Each study's --quick mode runs end to end and writes its dataset and figure."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+STUDIES = Path(__file__).resolve().parents[1] / "studies"
+
+
+def _load(name: str):
+    sys.path.insert(0, str(STUDIES))
+    spec = importlib.util.spec_from_file_location(f"study_{name}", STUDIES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_nudge_bias_quick(tmp_path):
+    ds = _load("nudge_bias").main(["--quick", "--out", str(tmp_path)])
+    assert (tmp_path / "nudge_bias.png").exists()
+    on_disk = xr.open_dataset(tmp_path / "nudge_bias.nc")
+    assert "config_toml" in on_disk.attrs and "git_revision" in on_disk.attrs
+    sym = ds.error_vs_exact_ep.sel(alpha=0.0)
+    betas = ds.beta.values
+    # the finite-nudge bias orders are visible: one-sided ~β, centered ~β², holomorphic N=4 ~β⁴
+    for name, order in (("one_sided", 1), ("centered", 2), ("holomorphic_n4", 4)):
+        err = sym.sel(estimator=name).values
+        use = err > 1e-8  # above the relaxation-tolerance floor
+        slope = np.polyfit(np.log(betas[use]), np.log(err[use]), 1)[0]
+        assert abs(slope - order) < 0.35, (name, slope)
+    # asymmetry bias: zero at α = 0, order one at α = 90°, and no nudge removes it
+    assert float(ds.asymmetry_bias.sel(alpha=0.0)) < 1e-9
+    assert float(ds.asymmetry_bias.sel(alpha=90.0)) > 0.1
+    assert float(ds.error_vs_bp.sel(alpha=90.0).min()) > 0.5 * float(
+        ds.asymmetry_bias.sel(alpha=90.0)
+    )
+
+
+@pytest.mark.parametrize("name", ["asymmetry_alignment", "hardware_presets"])
+def test_training_studies_quick(tmp_path, name):
+    ds = _load(name).main(["--quick", "--out", str(tmp_path)])
+    assert (tmp_path / f"{name}.png").exists() and (tmp_path / f"{name}.nc").exists()
+    final = ds.isel(step=-1)
+    assert np.isfinite(final.accuracy.values).all()
+    if name == "asymmetry_alignment":
+        ep = final.sel({"training.rule": "ep"}).delta_cosine.sel(layer=1)
+        assert float(ep.sel({"feedback.alpha": 0.0}).min()) > 0.99
+        assert float(ep.sel({"feedback.alpha": 90.0}).max()) < 0.9
+    else:
+        assert set(ds.preset.values) >= {
+            "ideal",
+            "asymmetric",
+            "rram",
+            "pcm",
+            "ecram",
+            "oscillator",
+        }
+        assert float(final.grad_cosine.sel(preset="ideal").min()) > 0.99
