@@ -139,3 +139,43 @@ def test_checkpoint_resume_is_bit_identical(tmp_path, extra):
     # a checkpoint of another config is refused
     with pytest.raises(ValueError, match="different config"):
         run(cfg.with_updates({"seed": 9}), checkpoint=ckpt)
+
+
+def test_homeostasis_raises_jacobian_symmetry_at_90_degrees():
+    """Same seed, α = 90°: a short run with homeostasis ends more symmetric than without."""
+    base = {"feedback.alpha": 90.0, "training.steps": 30, "training.eval_every": 10}
+    off = run(tiny(**base))
+    on = run(tiny(**base, **{"homeostasis.mode": "fixed", "homeostasis.strength": 0.5}))
+    assert float(on.jacobian_symmetry[-1]) > float(off.jacobian_symmetry[-1])
+    assert float(on.homeostatic_loss[-1]) < float(off.homeostatic_loss[-1])
+    assert (off.homeostasis_strength.values == 0).all()
+
+
+def test_auto_homeostasis_keeps_lambda_finite_and_nonnegative(tmp_path):
+    cfg = tiny(
+        **{
+            "feedback.alpha": 90.0,
+            "training.steps": 30,
+            "training.eval_every": 5,
+            "homeostasis.mode": "auto",
+            "homeostasis.strength": 0.01,
+        }
+    )
+    ds = run(cfg)
+    lam = ds.homeostasis_strength.values
+    assert np.isfinite(lam).all() and (lam >= 0).all()
+    assert lam[-1] != lam[0]  # the tuner moved λ
+    # and the tuner's state survives a checkpoint: resumed == uninterrupted
+    ckpt = tmp_path / "h.ckpt"
+
+    def stop(done, total):
+        if done == 17:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        run(cfg, checkpoint=ckpt, progress=stop)
+    resumed = run(cfg, checkpoint=ckpt)
+    np.testing.assert_array_equal(
+        ds.homeostasis_strength.values, resumed.homeostasis_strength.values
+    )
+    np.testing.assert_array_equal(ds.loss.values, resumed.loss.values)

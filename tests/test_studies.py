@@ -62,3 +62,19 @@ def test_training_studies_quick(tmp_path, name):
             "oscillator",
         }
         assert float(final.grad_cosine.sel(preset="ideal").min()) > 0.99
+
+
+def test_homeostasis_quick(tmp_path):
+    ds, bp = _load("homeostasis").main(["--quick", "--out", str(tmp_path)])
+    assert (tmp_path / "homeostasis.png").exists()
+    final = ds.isel(step=-1)
+    sym = final.jacobian_symmetry.mean("seed")
+    assert float(sym.sel({"homeostasis.mode": "fixed"})) > float(
+        sym.sel({"homeostasis.mode": "off"})
+    )
+    assert float(sym.sel({"homeostasis.mode": "auto"})) > float(
+        sym.sel({"homeostasis.mode": "off"})
+    )
+    lam = ds.homeostasis_strength.sel({"homeostasis.mode": "auto"}).values
+    assert np.isfinite(lam).all() and (lam >= 0).all()
+    assert np.isfinite(bp.accuracy.values).all()

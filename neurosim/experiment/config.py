@@ -550,6 +550,24 @@ class TrainingConfig(_Model):
     """Batch size of the gradient-alignment probes (EP vs BP) recorded at each evaluation (≥ 1)."""
 
 
+class HomeostasisConfig(_Model):
+    """[homeostasis] Jacobian homeostasis (Laborieux & Zenke 2024): λ ∇_θ ½‖J − Jᵀ‖²."""
+
+    mode: Literal["off", "fixed", "auto"] = "off"
+    """``"off"``; ``"fixed"``: constant strength λ; ``"auto"``: λ tuned during training by
+    multiplicative dual ascent on the constraint a ≤ ``target`` (a = ‖J_anti‖²/‖J‖²,
+    :class:`equivariance.strength.DualAscent`), starting from ``strength``."""
+
+    strength: float = Field(0.01, ge=0)
+    """λ (``fixed``) or its initial value (``auto``), ≥ 0."""
+
+    n_probes: int = Field(4, ge=1)
+    """Gaussian probes ε per sample of the forward-mode estimate E‖Jε‖² − εᵀJ²ε (≥ 1)."""
+
+    target: float = Field(0.05, gt=0, lt=1)
+    """``auto``: the normalized asymmetry a = ‖J_anti‖²/‖J‖² that λ is tuned to reach, in (0, 1)."""
+
+
 # --------------------------------------------------------------------------- the config
 
 
@@ -593,6 +611,9 @@ class Config(_Model):
     training: TrainingConfig = TrainingConfig()
     """[training] learning rule and optimizer."""
 
+    homeostasis: HomeostasisConfig = HomeostasisConfig()
+    """[homeostasis] Jacobian homeostasis and its strength."""
+
     SECTIONS: ClassVar[tuple[str, ...]] = (
         "network",
         "feedback",
@@ -602,6 +623,7 @@ class Config(_Model):
         "neurons",
         "workload",
         "training",
+        "homeostasis",
     )
 
     @field_validator("name", "description")

@@ -40,6 +40,7 @@ from ..learning import (
     AbstractLoss,
     FreePhase,
     GeneralizedEP,
+    Homeostasis,
     ImplicitBP,
     MSELoss,
     NudgedPhase,
@@ -51,6 +52,7 @@ from ..learning import (
     jacobian_symmetry,
     named_parameters,
 )
+from ..learning.homeostasis import homeostatic_loss
 from ..substrate import FixedPoint, LayeredNetwork, LeakyEuler
 from ..workloads import Dataset, digits, mnist5k, teacher_student
 from .config import Config, DeviceConfig, NeuronConfig
@@ -84,6 +86,8 @@ class Experiment:
     optimizer: torch.optim.Optimizer
     data_generator: torch.Generator
     nudge_generator: torch.Generator
+    homeostasis: Homeostasis | None
+    homeostasis_generator: torch.Generator
 
 
 def _hardware(config: Config, network: LayeredNetwork):
@@ -187,8 +191,43 @@ def build(config: Config) -> Experiment:
         opt = torch.optim.AdamW(params, lr=tr.lr, weight_decay=tr.weight_decay)
     data_gen = torch.Generator().manual_seed(config.seed + 30_011)
     return Experiment(
-        config, network, loss, data, rule, reference, free_phase, opt, data_gen, nudge_gen
+        config,
+        network,
+        loss,
+        data,
+        rule,
+        reference,
+        free_phase,
+        opt,
+        data_gen,
+        nudge_gen,
+        _homeostasis(config),
+        torch.Generator().manual_seed(config.seed + 40_009),
     )
+
+
+def _homeostasis(config: Config) -> Homeostasis | None:
+    """The configured homeostasis term; ``auto`` uses the multiplicative dual-ascent tuner."""
+    h = config.homeostasis
+    if h.mode == "off":
+        return None
+    if h.mode == "fixed":
+        return Homeostasis(strength=h.strength, n_probes=h.n_probes)
+    from equivariance.strength import DualAscent
+
+    from ..learning.homeostasis import HOMEOSTASIS
+
+    tuner = DualAscent(
+        {HOMEOSTASIS: h.target},
+        strengths=h.strength,
+        lr=0.05,
+        ema=0.9,
+        mode="multiplicative",
+        lambda_min=1e-6,
+        lambda_max=1e3,
+        max_step=0.5,
+    )
+    return Homeostasis(strength="auto", n_probes=h.n_probes, tuner=tuner)
 
 
 def _evaluate(exp: Experiment) -> dict[str, object]:
@@ -211,7 +250,18 @@ def _evaluate(exp: Experiment) -> dict[str, object]:
     sym = jacobian_symmetry(
         net, xp, free.s, method=method, n_probes=8, generator=torch.Generator().manual_seed(0)
     )
+    homeo = exp.homeostasis
+    h_probe = homeostatic_loss(
+        net,
+        xp,
+        free.s,
+        exact=method == "exact",
+        n_probes=8,
+        generator=torch.Generator().manual_seed(1),
+    )
     return {
+        "homeostatic_loss": float(h_probe.detach()),
+        "homeostasis_strength": 0.0 if homeo is None else homeo.current_strength,
         "loss": test_loss,
         "accuracy": acc,
         "delta_cosine": da.cosine.detach().cpu().numpy(),
@@ -233,6 +283,8 @@ _ATTRS = {
     "jacobian_symmetry": ("1", "‖J_sym‖/(‖J_sym‖+‖J_anti‖) at the free fixed point"),
     "residual": ("1", "max ‖F(u)‖ at the end of the free phase (probe batch)"),
     "converged_fraction": ("1", "fraction of probe samples with ‖F(u)‖ ≤ tol"),
+    "homeostatic_loss": ("1", "½‖J − Jᵀ‖² at the free fixed point (probe batch mean)"),
+    "homeostasis_strength": ("1", "homeostasis strength λ in use (0 when off)"),
 }
 
 
@@ -259,6 +311,8 @@ def _save_checkpoint(path: Path, exp: Experiment, prog: _Progress, scheduler) ->
         "data_generator": exp.data_generator.get_state(),
         "nudge_generator": exp.nudge_generator.get_state(),
         "hardware": exp.network.hardware.state_dict(),
+        "homeostasis": None if exp.homeostasis is None else exp.homeostasis.state_dict(),
+        "homeostasis_generator": exp.homeostasis_generator.get_state(),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -280,6 +334,9 @@ def _load_checkpoint(path: Path, exp: Experiment, scheduler) -> _Progress:
     exp.data_generator.set_state(state["data_generator"])
     exp.nudge_generator.set_state(state["nudge_generator"])
     exp.network.hardware.load_state_dict(state["hardware"])
+    if exp.homeostasis is not None:
+        exp.homeostasis.load_state_dict(state["homeostasis"])
+    exp.homeostasis_generator.set_state(state["homeostasis_generator"])
     return state["progress"]
 
 
@@ -340,6 +397,8 @@ def run(
         opt.zero_grad(set_to_none=True)
         before = None if hw.is_ideal else {k: v.detach().clone() for k, v in params.items()}
         result = exp.rule.backward(net, loss, x, y)
+        if exp.homeostasis is not None:
+            exp.homeostasis.apply(net, x, result.free.s, exp.homeostasis_generator, step=prog.step)
         opt.step()
         if scheduler is not None:
             scheduler.step()

@@ -26,6 +26,15 @@ from .estimators import (
     OnlineHolomorphic as OnlineHolomorphic,
     get_estimator as get_estimator,
 )
+from .homeostasis import (
+    DEFAULT_ASYMMETRY_TARGET as DEFAULT_ASYMMETRY_TARGET,
+    HOMEOSTASIS as HOMEOSTASIS,
+    Homeostasis as Homeostasis,
+    HomeostasisResult as HomeostasisResult,
+    homeostatic_loss as homeostatic_loss,
+    jacobian_asymmetry as jacobian_asymmetry,
+    jacobian_operator as jacobian_operator,
+)
 from .jacobian import (
     drive_jvp as drive_jvp,
     jacobian_symmetry as jacobian_symmetry,
@@ -69,6 +78,13 @@ __all__ = [
     "OneSided",
     "OnlineHolomorphic",
     "get_estimator",
+    "DEFAULT_ASYMMETRY_TARGET",
+    "HOMEOSTASIS",
+    "Homeostasis",
+    "HomeostasisResult",
+    "homeostatic_loss",
+    "jacobian_asymmetry",
+    "jacobian_operator",
     "drive_jvp",
     "jacobian_symmetry",
     "state_jacobian",
