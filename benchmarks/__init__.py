@@ -10,6 +10,8 @@ training_step
     with a free/nudged-phase breakdown.
 memory
     Peak memory of one EP step vs one BPTT step as T2 grows.
+training
+    Samples/s of hEP(N=4) and BPTT training steps; the homeostasis term's share.
 sweep
     An 8-point sweep with ProcessExecutor(2) vs serial, and the experiment
     layer's overhead (config resolution, storage, progress, combine) per point.
@@ -17,4 +19,4 @@ sweep
 Every benchmark pins torch to one intra-op thread.
 """
 
-BENCHMARKS = ("relaxation", "training_step", "memory", "sweep")
+BENCHMARKS = ("relaxation", "training_step", "training", "memory", "sweep")
