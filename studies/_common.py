@@ -12,9 +12,41 @@ import xarray as xr
 
 from neurosim.experiment import load_sweep, make_executor, provenance_attrs, run_sweep, write_netcdf
 
-__all__ = ["parse_args", "run_study_sweep", "save", "ROOT"]
+__all__ = ["parse_args", "run_study_sweep", "save", "ROOT", "TABLE1_MNIST", "QUICK_DIGITS"]
 
 ROOT = Path(__file__).resolve().parents[1]
+
+TABLE1_MNIST = """
+"network.sizes" = [784, 256, 256, 10]
+"network.dtype" = "float32"
+"workload.task" = "mnist"
+"workload.loss" = "cross_entropy"
+"workload.batch" = 50
+"workload.n_train" = 4000
+"workload.n_test" = 1000
+"nudge.r" = 0.5
+"training.epochs" = 8
+"training.lr" = 0.02
+"training.schedule" = "cosine"
+"training.probe_batch" = 32
+"""
+"""Sweep overrides for Laborieux & Zenke's Table-1 setting (784-256-256-10, shifted
+sigmoid, T1 = 150, T2 = 20, hEP N = 4 by default) on MNIST-5k, 8 epochs."""
+
+QUICK_DIGITS = """
+"network.sizes" = [64, 32, 10]
+"network.dtype" = "float32"
+"workload.task" = "digits"
+"workload.loss" = "cross_entropy"
+"workload.batch" = 32
+"workload.n_train" = 1500
+"workload.n_test" = 297
+"nudge.r" = 0.5
+"dynamics.free_steps" = 60
+"training.lr" = 0.05
+"training.probe_batch" = 16
+"""
+"""Sweep overrides of the studies' --quick modes (sklearn digits, seconds per point)."""
 
 
 def parse_args(doc: str, argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -22,48 +22,25 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import out_dir, parse_args, run_study_sweep  # noqa: E402
+from _common import QUICK_DIGITS, TABLE1_MNIST, out_dir, parse_args, run_study_sweep  # noqa: E402
 
-FULL = """
+FULL = f"""
 base = "ideal"
 seeds = [0, 1, 2]
 [axes]
 "feedback.alpha" = [0.0, 15.0, 30.0, 45.0, 60.0, 75.0, 90.0]
 "training.rule" = ["ep", "bptt"]
 [overrides]
-"network.sizes" = [784, 256, 256, 10]
-"network.dtype" = "float32"
-"workload.task" = "mnist"
-"workload.loss" = "cross_entropy"
-"workload.batch" = 50
-"workload.n_train" = 4000
-"workload.n_test" = 1000
-"nudge.r" = 0.5
-"training.epochs" = 8
-"training.lr" = 0.02
-"training.schedule" = "cosine"
-"training.probe_batch" = 32
-"""
+{TABLE1_MNIST}"""
 
-QUICK = """
+QUICK = f"""
 base = "ideal"
 seeds = [0]
 [axes]
 "feedback.alpha" = [0.0, 90.0]
 "training.rule" = ["ep", "bptt"]
 [overrides]
-"network.sizes" = [64, 32, 10]
-"network.dtype" = "float32"
-"workload.task" = "digits"
-"workload.loss" = "cross_entropy"
-"workload.batch" = 32
-"workload.n_train" = 1500
-"workload.n_test" = 297
-"nudge.r" = 0.5
-"dynamics.free_steps" = 60
-"training.epochs" = 1
-"training.lr" = 0.05
-"training.probe_batch" = 16
+{QUICK_DIGITS}"training.epochs" = 1
 """
 
 

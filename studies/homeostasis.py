@@ -23,41 +23,22 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import out_dir, parse_args, run_study_sweep  # noqa: E402
+from _common import QUICK_DIGITS, TABLE1_MNIST, out_dir, parse_args, run_study_sweep  # noqa: E402
 
-COMMON_FULL = """
-"feedback.alpha" = 90.0
-"network.sizes" = [784, 256, 256, 10]
-"network.dtype" = "float32"
-"workload.task" = "mnist"
-"workload.loss" = "cross_entropy"
-"workload.batch" = 50
-"workload.n_train" = 4000
-"workload.n_test" = 1000
-"nudge.r" = 0.5
-"training.epochs" = 8
-"training.lr" = 0.02
-"training.schedule" = "cosine"
-"training.probe_batch" = 32
+COMMON_FULL = (
+    TABLE1_MNIST
+    + """"feedback.alpha" = 90.0
 "homeostasis.strength" = 0.1
 """
+)
 
-COMMON_QUICK = """
-"feedback.alpha" = 90.0
-"network.sizes" = [64, 32, 10]
-"network.dtype" = "float32"
-"workload.task" = "digits"
-"workload.loss" = "cross_entropy"
-"workload.batch" = 32
-"workload.n_train" = 1500
-"workload.n_test" = 297
-"nudge.r" = 0.5
-"dynamics.free_steps" = 60
+COMMON_QUICK = (
+    QUICK_DIGITS
+    + """"feedback.alpha" = 90.0
 "training.epochs" = 2
-"training.lr" = 0.05
-"training.probe_batch" = 16
 "homeostasis.strength" = 0.5
 """
+)
 
 
 def sweep(common: str, seeds: str, rule_axis: bool) -> str:
