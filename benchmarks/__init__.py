@@ -15,8 +15,11 @@ training
 sweep
     An 8-point sweep with ProcessExecutor(2) vs serial, and the experiment
     layer's overhead (config resolution, storage, progress, combine) per point.
+gaunt
+    Gaunt tensor products (grid, fourier2d) vs the dense reference and e3nn's CG
+    product, over L.
 
 Every benchmark pins torch to one intra-op thread.
 """
 
-BENCHMARKS = ("relaxation", "training_step", "training", "memory", "sweep")
+BENCHMARKS = ("relaxation", "training_step", "training", "memory", "sweep", "gaunt")

@@ -1,5 +1,6 @@
 """equivariance: PyTorch equivariant layers used as neurosim workloads (DESIGN.md §6)."""
 
+from . import so3 as so3
 from .strength import (
     VIOLATION_CLIP as VIOLATION_CLIP,
     AbstractStrengthTuner as AbstractStrengthTuner,
@@ -11,6 +12,7 @@ from .strength import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "so3",
     "VIOLATION_CLIP",
     "AbstractStrengthTuner",
     "DualAscent",
