@@ -47,6 +47,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from equivariance.so3 import gaunt_coefficients, gaunt_fourier2d, gaunt_grid, s2_quadrature
+from equivariance.so3._gaunt import _fft_size
 
 from ._common import Report, Summary, format_table, parse_args, setup
 
@@ -116,18 +117,6 @@ def _full_out_dim(L: int, C: int) -> int:
     n = sum((2 * l3 + 1) for l1 in range(L + 1) for l2 in range(L + 1)
             for l3 in range(abs(l1 - l2), min(l1 + l2, L) + 1))  # fmt: skip
     return C * C * n
-
-
-def _fft_size(n: int) -> int:
-    m = n
-    while True:
-        k = m
-        for p in (2, 3, 5):
-            while k % p == 0:
-                k //= p
-        if k == 1:
-            return m
-        m += 1
 
 
 def _mem_estimate(method: str, L: int, B: int, C: int, mode: str) -> int:

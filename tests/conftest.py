@@ -44,6 +44,16 @@ def make_problem(
     return Problem(net, x, y, MSELoss(), free_phase, nudged, free)
 
 
+def _gen(seed: int = 0) -> torch.Generator:
+    """A fresh CPU generator with a fixed seed."""
+    return torch.Generator().manual_seed(seed)
+
+
+def _z3(x: float, mean: float, se: float) -> None:
+    """Assert a statistic lies within 3 standard errors of its expected value."""
+    assert abs(x - mean) <= 3 * se, f"{x} not within 3 SE ({se:.3g}) of {mean}"
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(1234)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import make_problem
+from conftest import _gen, _z3, make_problem
 from test_estimators import _estimate
 
 from neurosim.learning import BPTT, Exact, GeneralizedEP, ImplicitBP, MSELoss
@@ -22,14 +22,6 @@ from neurosim.substrate.analog import array_key, derive_seed
 from neurosim.substrate.devices import FAULT_W_MAX, FAULT_W_MIN, FAULT_ZERO
 
 N = 100_000
-
-
-def _gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-def _z3(x: float, mean: float, se: float) -> None:
-    assert abs(x - mean) <= 3 * se, f"{x} not within 3 SE ({se:.3g}) of {mean}"
 
 
 # -- ideal defaults are exactly the identity -----------------------------------------------

@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from conftest import make_problem
+from conftest import _gen, _z3, make_problem
 from test_estimators import _estimate
 
 from neurosim.learning import Exact, GeneralizedEP, Holomorphic
@@ -21,14 +21,6 @@ from neurosim.substrate import (
 )
 
 N = 100_000
-
-
-def _gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-def _z3(x: float, mean: float, se: float) -> None:
-    assert abs(x - mean) <= 3 * se, f"{x} not within 3 SE ({se:.3g}) of {mean}"
 
 
 def _hw(neurons: NeuronModel, shapes=((N,),), seed: int = 0, **kw) -> AnalogHardware:
