@@ -33,10 +33,11 @@ from .homeostasis import (
     HomeostasisResult as HomeostasisResult,
     homeostatic_loss as homeostatic_loss,
     jacobian_asymmetry as jacobian_asymmetry,
-    jacobian_operator as jacobian_operator,
 )
 from .jacobian import (
     drive_jvp as drive_jvp,
+    hutchinson_moments as hutchinson_moments,
+    jacobian_operator as jacobian_operator,
     jacobian_symmetry as jacobian_symmetry,
     state_jacobian as state_jacobian,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "jacobian_asymmetry",
     "jacobian_operator",
     "drive_jvp",
+    "hutchinson_moments",
     "jacobian_symmetry",
     "state_jacobian",
     "linear_fixed_point",

@@ -58,7 +58,7 @@ a = r²/(1 + r²) with r = ‖J_anti‖/‖J_sym‖ = 1/σ − 1.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -67,14 +67,13 @@ from torch import Tensor
 from equivariance.strength import AbstractStrengthTuner, DualAscent
 
 from ..substrate import LayeredNetwork
-from .jacobian import state_jacobian
+from .jacobian import hutchinson_moments, state_jacobian
 
 __all__ = [
     "HOMEOSTASIS",
     "DEFAULT_ASYMMETRY_TARGET",
     "homeostatic_loss",
     "jacobian_asymmetry",
-    "jacobian_operator",
     "Homeostasis",
     "HomeostasisResult",
 ]
@@ -91,40 +90,6 @@ networks of the test suite (the leak −I included in J) have a ≈ 0.02 at α =
 0.07 at 60° and 0.15 at 90° (independent feedback), so the target asks for
 roughly the symmetry of a 45° network: well inside the regime where δ_EP is
 close to δ_BP, without forcing the weights to mirror each other exactly."""
-
-
-def jacobian_operator(
-    network: LayeredNetwork, x: Tensor, s: Sequence[Tensor]
-) -> Callable[[Sequence[Tensor]], list[Tensor]]:
-    """v ↦ J v = Φ_s v − v at ``s``, by forward mode (``torch.func.jvp``) only.
-
-    The maps are bound once, so every product sees the same read of the synaptic
-    arrays (one read for all probes, as a device measurement would). ``v`` is a
-    list of per-layer tensors ``(*extra, B, *shape_l)`` with any extra leading
-    probe axes. The products are differentiable w.r.t. the network parameters
-    (reverse mode through the forward-mode products); ``s`` and ``x`` are detached.
-    """
-    s = [t.detach() for t in s]
-    x = x.detach()
-    bound = network.bind()
-    h = bound.static_drive(x)
-
-    def apply(v: Sequence[Tensor]) -> list[Tensor]:
-        extra = v[0].ndim - s[0].ndim
-        s_b = [t.expand(*d.shape[:extra], *t.shape).contiguous() for t, d in zip(s, v, strict=True)]
-        tangents = tuple(d.contiguous() for d in v)
-        _, out = torch.func.jvp(lambda *z: tuple(bound.drive(list(z), h)), tuple(s_b), tangents)
-        return [o - d for o, d in zip(out, v, strict=True)]
-
-    return apply
-
-
-def _probes(s: Sequence[Tensor], n_probes: int, generator) -> list[Tensor]:
-    # the same draw order as jacobian_symmetry(method="hutchinson")
-    return [
-        torch.randn(n_probes, *t.shape, dtype=t.dtype, generator=generator, device=t.device)
-        for t in s
-    ]
 
 
 def _terms(
@@ -146,13 +111,7 @@ def _terms(
         return loss, j.detach().square().sum((-2, -1))
     if n_probes < 1:
         raise ValueError(f"n_probes = {n_probes}: must be >= 1")
-    apply_j = jacobian_operator(network, x, s)
-    eps = _probes(s, n_probes, generator)
-    je = apply_j(eps)
-    jje = apply_j(je)
-    flat = lambda v: network.flatten_state(v, 2)  # noqa: E731  (K, B, N)
-    sq = flat(je).square().sum(-1).mean(0)
-    cross = (flat(eps) * flat(jje)).sum(-1).mean(0)
+    sq, cross = hutchinson_moments(network, x, s, n_probes=n_probes, generator=generator)
     return sq - cross, sq.detach()
 
 

@@ -16,29 +16,93 @@ with ε ~ N(0, I); the Hutchinson form needs forward-mode products only
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
 
 from ..substrate import LayeredNetwork
 
-__all__ = ["state_jacobian", "jacobian_symmetry", "drive_jvp"]
+__all__ = [
+    "state_jacobian",
+    "jacobian_symmetry",
+    "drive_jvp",
+    "jacobian_operator",
+    "hutchinson_moments",
+]
+
+
+def _linearized_drive(
+    network: LayeredNetwork, x: Tensor, s: Sequence[Tensor]
+) -> Callable[[Sequence[Tensor]], list[Tensor]]:
+    """v ↦ Φ_s v at ``s`` by forward mode, the maps bound once (one read of the arrays).
+
+    ``v`` holds per-layer tensors ``(*extra, B, *shape_l)`` with any extra leading axes.
+    """
+    bound = network.bind()
+    h = bound.static_drive(x)
+
+    def apply(v: Sequence[Tensor]) -> list[Tensor]:
+        extra = v[0].ndim - s[0].ndim
+        s_b = [t.expand(*d.shape[:extra], *t.shape).contiguous() for t, d in zip(s, v, strict=True)]
+        tangents = tuple(d.contiguous() for d in v)
+        _, out = torch.func.jvp(lambda *z: tuple(bound.drive(list(z), h)), tuple(s_b), tangents)
+        return list(out)
+
+    return apply
 
 
 def drive_jvp(
     network: LayeredNetwork, x: Tensor, s: Sequence[Tensor], ds: Sequence[Tensor]
 ) -> list[Tensor]:
     """Φ_s · ds at ``s`` (forward mode); ``ds`` may carry extra leading axes."""
-    bound = network.bind()
-    h = bound.static_drive(x)
-    lead_extra = ds[0].ndim - s[0].ndim
-    s_b = [
-        t.expand(*d.shape[:lead_extra], *t.shape).contiguous() for t, d in zip(s, ds, strict=True)
+    return _linearized_drive(network, x, s)(ds)
+
+
+def jacobian_operator(
+    network: LayeredNetwork, x: Tensor, s: Sequence[Tensor]
+) -> Callable[[Sequence[Tensor]], list[Tensor]]:
+    """v ↦ J v = Φ_s v − v at ``s``, by forward mode (``torch.func.jvp``) only.
+
+    The maps are bound once, so every product sees the same read of the synaptic
+    arrays (one read for all probes, as a device measurement would). ``v`` is a
+    list of per-layer tensors ``(*extra, B, *shape_l)`` with any extra leading
+    probe axes. The products are differentiable w.r.t. the network parameters
+    (reverse mode through the forward-mode products); ``s`` and ``x`` are detached.
+    """
+    phi_s = _linearized_drive(network, x.detach(), [t.detach() for t in s])
+
+    def apply(v: Sequence[Tensor]) -> list[Tensor]:
+        return [o - d for o, d in zip(phi_s(v), v, strict=True)]
+
+    return apply
+
+
+def hutchinson_moments(
+    network: LayeredNetwork,
+    x: Tensor,
+    s: Sequence[Tensor],
+    *,
+    n_probes: int,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
+    r"""Per-sample Hutchinson estimates of ‖J‖_F² = E‖Jε‖² and tr J² = E εᵀJ²ε, ``(B,)`` each.
+
+    ``n_probes`` Gaussian ε per sample, two forward-mode products each (Jε, J(Jε)).
+    ‖J_anti‖² = ½(‖J‖² − tr J²) and ‖J_sym‖² = ½(‖J‖² + tr J²); differentiable in the
+    network parameters.
+    """
+    apply_j = jacobian_operator(network, x, s)
+    eps = [
+        torch.randn(n_probes, *t.shape, dtype=t.dtype, generator=generator, device=t.device)
+        for t in s
     ]
-    ds = [d.contiguous() for d in ds]
-    _, out = torch.func.jvp(lambda *z: tuple(bound.drive(list(z), h)), tuple(s_b), tuple(ds))
-    return list(out)
+    je = apply_j(eps)
+    jje = apply_j(je)
+    flat = lambda v: network.flatten_state(v, 2)  # noqa: E731  (K, B, N)
+    sq = flat(je).square().sum(-1).mean(0)
+    cross = (flat(eps) * flat(jje)).sum(-1).mean(0)
+    return sq, cross
 
 
 def state_jacobian(network: LayeredNetwork, x: Tensor, s: Sequence[Tensor]) -> Tensor:
@@ -71,19 +135,7 @@ def jacobian_symmetry(
         sym = torch.linalg.matrix_norm(0.5 * (j + j.mT))
         anti = torch.linalg.matrix_norm(0.5 * (j - j.mT))
     elif method == "hutchinson":
-        eps = [
-            torch.randn(n_probes, *t.shape, dtype=t.dtype, generator=generator, device=t.device)
-            for t in s
-        ]
-
-        def apply_j(v: list[Tensor]) -> list[Tensor]:
-            return [a - b for a, b in zip(drive_jvp(network, x, s, v), v, strict=True)]
-
-        je = apply_j(eps)
-        jje = apply_j(je)
-        flat = lambda v: network.flatten_state(v, 2)  # noqa: E731
-        sq = flat(je).square().sum(-1).mean(0)
-        cross = (flat(eps) * flat(jje)).sum(-1).mean(0)
+        sq, cross = hutchinson_moments(network, x, s, n_probes=n_probes, generator=generator)
         sym = (0.5 * (sq + cross)).clamp_min(0).sqrt()
         anti = (0.5 * (sq - cross)).clamp_min(0).sqrt()
     else:
