@@ -303,7 +303,7 @@ def test_cpu_row_blocking_matches_reference_with_gradients(monkeypatch):
     w = torch.randn_like(y)
     g = torch.autograd.grad((y * w).sum(), (x1, x2))
     g_ref = torch.autograd.grad((y_ref * w).sum(), (x1, x2))
-    for a, b in zip(g, g_ref):
+    for a, b in zip(g, g_ref, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
     p = gaunt_power_grid(x1, 3, L)
     torch.testing.assert_close(

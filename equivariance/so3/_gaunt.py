@@ -187,7 +187,7 @@ def _row_blocks(fn, xs: tuple[torch.Tensor, ...], grid_size: int) -> torch.Tenso
     n = math.prod(lead)
     if xs[0].device.type != "cpu" or n <= rows or any(x.shape[:-1] != lead for x in xs):
         return fn(*xs)
-    parts = zip(*(x.reshape(n, x.shape[-1]).split(rows) for x in xs))
+    parts = zip(*(x.reshape(n, x.shape[-1]).split(rows) for x in xs), strict=True)
     return torch.cat([fn(*p) for p in parts]).reshape(*lead, -1)
 
 
