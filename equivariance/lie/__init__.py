@@ -1,0 +1,34 @@
+"""Affine Lie groups: GL⁺(n,ℝ), SL(n,ℝ) via g = k·exp(s), Haar sampling, lifting and group
+convolutions with SIREN kernels (Mironenco & Forré, ICLR 2024; DESIGN.md §6)."""
+
+from ._groups import (
+    SL as SL,
+    SO as SO,
+    AbstractMatrixGroup as AbstractMatrixGroup,
+    GLPlus as GLPlus,
+    rotation2d as rotation2d,
+    sym_exp as sym_exp,
+    sym_log as sym_log,
+)
+from ._haar import (
+    GroupSamples as GroupSamples,
+    log_haar_density as log_haar_density,
+    sample_so as sample_so,
+    sample_traceless_symmetric as sample_traceless_symmetric,
+    sinhc as sinhc,
+)
+
+__all__ = [
+    "AbstractMatrixGroup",
+    "GLPlus",
+    "GroupSamples",
+    "SL",
+    "SO",
+    "log_haar_density",
+    "rotation2d",
+    "sample_so",
+    "sample_traceless_symmetric",
+    "sinhc",
+    "sym_exp",
+    "sym_log",
+]
