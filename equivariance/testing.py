@@ -39,6 +39,12 @@ __all__ = [
     "so3_action",
     "equivariance_error",
     "assert_equivariant",
+    "random_orthogonal",
+    "random_euclidean",
+    "euclidean_sampler",
+    "point_action",
+    "vector_action",
+    "invariant_action",
 ]
 
 #: Largest accepted relative equivariance error per dtype (issue: f32 1e-5, f64 1e-10).
@@ -167,3 +173,70 @@ def assert_equivariant(
     if not err <= tol:
         raise AssertionError(f"equivariance error {err:.3e} > tolerance {tol:.1e}")
     return err
+
+
+def random_orthogonal(
+    n: int = 3,
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float64,
+    *,
+    inversion: bool = False,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """A Haar-uniform element ``(n, n)`` of SO(n), or of O(n)∖SO(n) if ``inversion``.
+
+    QR of a standard-normal matrix with the signs of ``diag(R)`` moved into ``Q``
+    (Mezzadri, *Notices AMS* 54, 2007) is Haar on O(n); flipping the first column
+    sets the determinant to ``-1`` if ``inversion`` else ``+1`` (still Haar on each coset).
+    """
+    A = torch.randn(n, n, generator=generator, dtype=torch.float64)
+    Q, R = torch.linalg.qr(A)
+    Q = Q * torch.sign(torch.diagonal(R))
+    want = -1.0 if inversion else 1.0
+    if torch.linalg.det(Q) * want < 0:
+        Q[:, 0] = -Q[:, 0]
+    return Q.to(dtype=dtype, device=device)
+
+
+def random_euclidean(
+    n: int = 3,
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float64,
+    *,
+    inversion: bool = False,
+    shift: float = 3.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """An element ``(Q, t)`` of E(n), :math:`x \\mapsto Qx + t`: ``Q`` from
+    :func:`random_orthogonal`, ``t ~ N(0, shift² I)``."""
+    Q = random_orthogonal(n, generator, torch.float64, inversion=inversion)
+    t = shift * torch.randn(n, generator=generator, dtype=torch.float64)
+    return Q.to(dtype), t.to(dtype)
+
+
+def euclidean_sampler(n: int = 3, *, translate: bool = True) -> Callable[..., object]:
+    """A ``sampler`` for :func:`equivariance_error` drawing ``(Q, t)`` in E(n)
+    (``t = 0`` unless ``translate``); pair it with :func:`point_action` /
+    :func:`vector_action`."""
+
+    def sample(generator, dtype, *, inversion=False):
+        Q, t = random_euclidean(n, generator, dtype, inversion=inversion)
+        return Q, (t if translate else torch.zeros_like(t))
+
+    return sample
+
+
+def point_action(g: tuple[torch.Tensor, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """E(n) acting on points stored as rows ``(..., n)``: :math:`x \\mapsto Qx + t`."""
+    Q, t = g
+    return (x.to(torch.float64) @ Q.T.to(x.device) + t.to(x.device)).to(x.dtype)
+
+
+def vector_action(g: tuple[torch.Tensor, torch.Tensor], v: torch.Tensor) -> torch.Tensor:
+    """E(n) acting on free vectors (velocities, displacements) ``(..., n)``: :math:`v \\to Qv`."""
+    Q, _ = g
+    return (v.to(torch.float64) @ Q.T.to(v.device)).to(v.dtype)
+
+
+def invariant_action(g: object, x: torch.Tensor) -> torch.Tensor:
+    """The trivial action (scalars, charges, invariant outputs)."""
+    return x
