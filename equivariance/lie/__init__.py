@@ -1,6 +1,14 @@
 """Affine Lie groups: GL⁺(n,ℝ), SL(n,ℝ) via g = k·exp(s), Haar sampling, lifting and group
 convolutions with SIREN kernels (Mironenco & Forré, ICLR 2024; DESIGN.md §6)."""
 
+from ._conv import (
+    SIREN as SIREN,
+    GroupConv as GroupConv,
+    LiftingConv as LiftingConv,
+    kernel_offsets as kernel_offsets,
+    pool_group as pool_group,
+    transform_images as transform_images,
+)
 from ._groups import (
     SL as SL,
     SO as SO,
@@ -17,18 +25,27 @@ from ._haar import (
     sample_traceless_symmetric as sample_traceless_symmetric,
     sinhc as sinhc,
 )
+from ._models import GroupCNN as GroupCNN, PlainCNN as PlainCNN
 
 __all__ = [
     "AbstractMatrixGroup",
     "GLPlus",
+    "GroupCNN",
+    "GroupConv",
     "GroupSamples",
+    "LiftingConv",
+    "PlainCNN",
+    "SIREN",
     "SL",
     "SO",
+    "kernel_offsets",
     "log_haar_density",
+    "pool_group",
     "rotation2d",
     "sample_so",
     "sample_traceless_symmetric",
     "sinhc",
     "sym_exp",
     "sym_log",
+    "transform_images",
 ]
