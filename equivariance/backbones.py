@@ -112,8 +112,15 @@ class GNNBackbone(nn.Module):
         super().__init__()
         self.dim, self.n_scalars, self.residual = dim, n_scalars, residual
         self.embed = nn.Linear(dim * (1 + n_vectors) + n_scalars, hidden)
-        n_edge = 2 * hidden + n_scalars + dim + 1
-        self.edge = nn.ModuleList(_mlp([n_edge, hidden, hidden]) for _ in range(layers))
+        n_edge = n_scalars + dim + 1
+        # φ_e's first layer on [h_i, h_j, e_ij], split by block so that the h terms are
+        # computed per node (N rows) instead of per edge (N² rows): same function, cheaper
+        self.edge_i = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(layers))
+        self.edge_j = nn.ModuleList(nn.Linear(hidden, hidden, bias=False) for _ in range(layers))
+        self.edge_e = nn.ModuleList(nn.Linear(n_edge, hidden, bias=False) for _ in range(layers))
+        self.edge = nn.ModuleList(
+            nn.Sequential(nn.SiLU(), nn.Linear(hidden, hidden)) for _ in range(layers)
+        )
         self.node = nn.ModuleList(_mlp([2 * hidden, hidden, hidden]) for _ in range(layers))
         self.out = nn.Linear(hidden, dim)
 
@@ -121,7 +128,7 @@ class GNNBackbone(nn.Module):
         self, x: Tensor, vectors: Tensor | None = None, scalars: Tensor | None = None
     ) -> Tensor:
         """``x (B, N, n)`` -> ``(B, N, n)``."""
-        B, N, _ = x.shape
+        N = x.shape[1]
         h = self.embed(_node_inputs(x, vectors, scalars))
         rel = x[:, :, None] - x[:, None]  # (B, N, N, n): x_i - x_j
         geo = [rel, (rel * rel).sum(-1, keepdim=True)]
@@ -129,10 +136,10 @@ class GNNBackbone(nn.Module):
             geo.insert(0, scalars[:, :, None] * scalars[:, None])
         edge_attr = torch.cat(geo, -1)
         mask = (~torch.eye(N, dtype=torch.bool, device=x.device)).to(h.dtype)[None, :, :, None]
-        for phi_e, phi_h in zip(self.edge, self.node, strict=True):
-            hi = h[:, :, None].expand(B, N, N, -1)
-            hj = h[:, None].expand(B, N, N, -1)
-            m = phi_e(torch.cat([hi, hj, edge_attr], -1)) * mask
+        layers = zip(self.edge_i, self.edge_j, self.edge_e, self.edge, self.node, strict=True)
+        for lin_i, lin_j, lin_e, phi_e, phi_h in layers:
+            pre = lin_i(h)[:, :, None] + lin_j(h)[:, None] + lin_e(edge_attr)  # (B, N, N, H)
+            m = phi_e(pre) * mask
             h = h + phi_h(torch.cat([h, m.sum(2)], -1))
         delta = self.out(h)
         return x + delta if self.residual else delta
