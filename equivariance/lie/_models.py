@@ -40,6 +40,8 @@ class GroupCNN(nn.Module):
         Group samples in eval mode (default ``num_samples``).
     eval_seed : int
         Seed of the fixed eval sample set.
+    eval_orbit : int or None
+        ``orbit`` of the eval sample set (default ``orbit``).
     orbit : int
         Passed to :meth:`AbstractMatrixGroup.sample`; ``4`` makes the network exactly
         invariant to 90° rotations (square images, sizes divisible by
@@ -60,6 +62,7 @@ class GroupCNN(nn.Module):
         eval_samples: int | None = None,
         eval_seed: int = 0,
         orbit: int = 1,
+        eval_orbit: int | None = None,
         n_classes: int = 10,
         hidden: int = 32,
         layers: int = 2,
@@ -72,6 +75,7 @@ class GroupCNN(nn.Module):
         self.eval_samples = eval_samples or num_samples
         self.eval_seed = eval_seed
         self.orbit = orbit
+        self.eval_orbit = eval_orbit or orbit
         self.group_pool = group_pool
         kw = dict(hidden=hidden, layers=layers, omega0=omega0)
         convs = [LiftingConv(group, in_channels, channels[0], kernel_size, **kw)]
@@ -91,7 +95,7 @@ class GroupCNN(nn.Module):
             )
         gen = torch.Generator(device=x.device).manual_seed(self.eval_seed)
         return self.group.sample(
-            self.eval_samples, generator=gen, dtype=x.dtype, device=x.device, orbit=self.orbit
+            self.eval_samples, generator=gen, dtype=x.dtype, device=x.device, orbit=self.eval_orbit
         )
 
     def features(self, x: torch.Tensor, samples: GroupSamples | None = None) -> torch.Tensor:
