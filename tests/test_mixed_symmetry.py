@@ -88,3 +88,29 @@ def test_dataset_is_seeded_and_checked():
         mixed_symmetry(levels={"so3": -1.0})
     with pytest.raises(KeyError, match="options"):
         mixed_symmetry_target(a.x_test, {"lorentz": 0.1})
+
+
+def test_nbody_forecasting_task_and_its_symmetry_types():
+    from neurosim.workloads.mixed_symmetry import nbody_forecasting, nbody_symmetry_types
+
+    d = nbody_forecasting(n_train=8, n_test=4, field_strength=0.5, dtype=torch.float64)
+    assert d["x_train"].shape == (8, 5, 7) and d["y_test"].shape == (4, 5, 3)
+    assert set(d["x_train"][..., 6].unique().tolist()) <= {-1.0, 1.0}
+    syms = nbody_symmetry_types()
+
+    def equivariant(x):  # E(3)- and permutation-equivariant displacement model
+        loc, vel, q = x[..., 0:3], x[..., 3:6], x[..., 6:]
+        rel = loc[:, :, None] - loc[:, None]
+        w = q * q.transpose(1, 2) / (1 + rel.pow(2).sum(-1))
+        return vel + torch.einsum("bij,bijd->bid", w, rel)
+
+    def field_aware(x):  # a constant push along z breaks rotations only
+        push = torch.zeros_like(x[..., 3:6])
+        push[..., 2] = x[..., 6]
+        return equivariant(x) + push
+
+    for name, sym in syms.items():
+        v = equivariance_penalty(equivariant, d["x_train"], sym, n_samples=2, generator=_gen(6))
+        w = equivariance_penalty(field_aware, d["x_train"], sym, n_samples=2, generator=_gen(6))
+        assert float(v) < 1e-20, name
+        assert (float(w) > 0.1) if name == "so3" else (float(w) < 1e-20), name

@@ -52,6 +52,8 @@ __all__ = [
     "invariant_part",
     "shape_features",
     "symmetry_types",
+    "nbody_forecasting",
+    "nbody_symmetry_types",
 ]
 
 MIXED_SYMMETRY_TYPES = ("so3", "translation", "scaling", "permutation")
@@ -192,3 +194,92 @@ def mixed_symmetry(
         {k: float(v) for k, v in lv.items()},
         float(noise),
     )
+
+
+# ---------------------------------------------------------------- motion forecasting
+
+
+def nbody_symmetry_types(n_particles: int = 5) -> dict:
+    """Symmetry types of charged n-body forecasting on ``(N, n, 7)`` inputs.
+
+    Inputs are per particle ``[loc (3), vel (3), charge (1)]`` and outputs the
+    displacements ``(N, n, 3)`` (target − loc). ``so3`` rotates loc, vel and the
+    output; ``translation`` shifts loc only (displacements are invariant);
+    ``permutation`` relabels particles in inputs and outputs. Without a field
+    all three are exact symmetries of the dynamics; a constant external field E
+    breaks ``so3`` (only rotations about E remain) and leaves the other two exact.
+    """
+    from equivariance.soft import SymmetryType, get_symmetry
+
+    rot = get_symmetry("so3")
+    shift = get_symmetry("translation")
+    perm = get_symmetry("permutation", n_points=n_particles, output="equivariant")
+
+    def rot_in(R, x):
+        R = R.to(x.dtype)
+        loc = torch.einsum("bij,bnj->bni", R, x[..., 0:3])
+        vel = torch.einsum("bij,bnj->bni", R, x[..., 3:6])
+        return torch.cat([loc, vel, x[..., 6:]], -1)
+
+    def rot_out(R, y):
+        return torch.einsum("bij,bnj->bni", R.to(y.dtype), y)
+
+    def shift_in(t, x):
+        return torch.cat([x[..., 0:3] + t.to(x.dtype)[:, None, :], x[..., 3:]], -1)
+
+    return {
+        "so3": SymmetryType(
+            name="so3",
+            act_in=rot_in,
+            act_out=rot_out,
+            sample=rot.sample,
+            sample_algebra=rot.sample_algebra,
+            exp=rot.exp,
+        ),
+        "translation": SymmetryType(
+            name="translation",
+            act_in=shift_in,
+            act_out=lambda t, y: y,
+            sample=shift.sample,
+            sample_algebra=shift.sample_algebra,
+            exp=shift.exp,
+        ),
+        "permutation": perm,
+    }
+
+
+def nbody_forecasting(
+    *,
+    field_strength: float = 0.5,
+    seed: int = 0,
+    n_train: int = 3000,
+    n_test: int = 2000,
+    dtype: torch.dtype = torch.float32,
+    **nbody_kwargs,
+) -> dict[str, Tensor]:
+    """Charged n-body forecasting with a constant field ``E = (0, 0, field_strength)``.
+
+    Reuses :func:`neurosim.workloads.nbody.nbody`. Returns ``x_train``/``x_test``
+    ``(N, n, 7)`` (loc, vel, charge) and ``y_train``/``y_test`` ``(N, n, 3)``
+    displacements; the symmetry types are :func:`nbody_symmetry_types`. The
+    approximation level of ``so3`` grows with ``field_strength`` (0: exact);
+    ``translation`` and ``permutation`` stay exact.
+    """
+    from .nbody import nbody
+
+    field = None if field_strength == 0 else (0.0, 0.0, float(field_strength))
+    ds = nbody(
+        seed=seed,
+        n_train=n_train,
+        n_valid=0,
+        n_test=n_test,
+        field=field,
+        dtype=dtype,
+        **nbody_kwargs,
+    )
+    out = {}
+    for name in ("train", "test"):
+        s = ds.split(name)
+        out[f"x_{name}"] = torch.cat([s.loc, s.vel, s.charges], -1)
+        out[f"y_{name}"] = s.target - s.loc
+    return out
