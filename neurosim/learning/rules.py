@@ -18,6 +18,7 @@ rule                           δ
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
@@ -43,16 +44,21 @@ __all__ = [
 
 @dataclass(frozen=True)
 class FreePhase:
-    """Free relaxation budget: T1 steps, integrator, tolerance."""
+    """Free relaxation budget: T1 steps, integrator, tolerance; ``relax`` runs it.
+
+    ``relax`` is :func:`neurosim.substrate.relax` (torch) by default, or a
+    :mod:`neurosim.backends` engine's ``backend.relax`` (same signature and result).
+    """
 
     steps: int = 150
     integrator: AbstractIntegrator = FixedPoint()
     tol: float = 0.0
     check_every: int = 10
+    relax: Callable[..., RelaxResult] = relax
 
     def run(self, network: LayeredNetwork, x: Tensor) -> RelaxResult:
         with torch.no_grad():
-            return relax(
+            return self.relax(
                 network,
                 x,
                 steps=self.steps,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -24,6 +25,10 @@ class NudgedPhase:
     with the nominal weights c_k — the error of a nudge generator that does not
     hit its set point. Phase noise needs complex probes; real probes get amplitude
     noise only. Draws come from ``generator``.
+
+    ``relax`` is the relaxation the probes run on: :func:`neurosim.substrate.relax`
+    (torch) by default, or any function with its signature and result, such as a
+    :mod:`neurosim.backends` engine's ``backend.relax``.
     """
 
     steps: int
@@ -33,6 +38,7 @@ class NudgedPhase:
     amplitude_noise: float = 0.0
     phase_noise: float = 0.0
     generator: torch.Generator | None = None
+    relax: Callable[..., RelaxResult] = relax
 
     def perturb(self, beta: Tensor) -> Tensor:
         """The probes as applied: nominal ``beta`` with amplitude and phase noise."""
@@ -66,10 +72,14 @@ class AbstractEstimator(ABC):
     bias_order : int or None
         Order p of the bias in the nudge size, error = O(β^p); ``None`` when
         the estimator is exact or its bias is not a power of β.
+    complex_states : bool
+        Whether it relaxes complex states (complex probes), which a real-only
+        relaxation backend cannot run.
     """
 
     name: ClassVar[str]
     bias_order: ClassVar[int | None]
+    complex_states: ClassVar[bool] = False
 
     @abstractmethod
     def estimate(
@@ -112,7 +122,7 @@ class AbstractProbeEstimator(AbstractEstimator):
         for idx in groups:  # at most two groups (real, complex): not a loop over probes
             b = beta[idx]
             b = b.real if b.is_complex() and bool((b.imag == 0).all()) else b
-            r = relax(
+            r = phase.relax(
                 network,
                 x,
                 steps=phase.steps,

@@ -41,6 +41,7 @@ class Holomorphic(AbstractProbeEstimator):
     n: int = 4
     name = "holomorphic"
     bias_order = None
+    complex_states = True
 
     def __post_init__(self) -> None:
         if self.n < 2:

@@ -39,6 +39,7 @@ class OnlineHolomorphic(AbstractEstimator):
     warmup: int = 1
     name = "online_holomorphic"
     bias_order = None
+    complex_states = True
 
     def estimate(self, network, x, free, nudge, phase) -> Estimate:
         bound = network.bind()
