@@ -188,6 +188,16 @@ def _pair_elements(P: Tensor, trace: Tensor, tol: float, reflections: bool):
     return Q.reshape(b, -1, 3, 3), valid.reshape(b, -1)
 
 
+def _warn_null(count: int, B: int, tol: float) -> None:
+    warnings.warn(
+        f"{count} of {B} point clouds are rank-deficient (collinear or coincident, "
+        f"eigenvalues <= {tol:g}² λ₁); the sign average covers their continuous stabilizer "
+        "exactly only if they are exactly rank-deficient (else error ~ width)",
+        DegenerateFrameWarning,
+        stacklevel=3,
+    )
+
+
 def pca_frame(x: Tensor, group: Group = "E", *, tol: float = 1e-4, warn: bool = True) -> Frame:
     """The PCA frame of each cloud ``x (B, N, n)``, with the degenerate cases of the module doc.
 
@@ -230,8 +240,17 @@ def pca_frame(x: Tensor, group: Group = "E", *, tol: float = 1e-4, warn: bool = 
         if generic.any():
             V = V.clone()
             V[generic] = torch.linalg.eigh(C[generic])[1].flip(-1)
-    parts: list[tuple[Tensor, Tensor, Tensor]] = []  # (Q, valid, cloud index)
     ids = torch.arange(B, device=x.device)
+    if bool(pca.all()):
+        Q, valid = _pca_elements(V, reflections)  # fast path: no fallback in this batch
+        if (kind == NULL).any() and warn:
+            _warn_null(int((kind == NULL).sum()), B, tol)
+        K = Q.shape[1] if reflections else Q.shape[1] // 2
+        Q = Q[valid].view(B * K, n, n)  # row-major mask keeps each cloud's K together
+        index = ids.repeat_interleave(K)
+        weight = x.new_full((B * K,), 1.0 / K)
+        return Frame(Q.to(x.dtype), t, weight, index, kind)
+    parts: list[tuple[Tensor, Tensor, Tensor]] = []  # (Q, valid, cloud index)
     if pca.any():
         Q, valid = _pca_elements(V[pca], reflections)
         parts.append((Q, valid, ids[pca, None].expand(-1, Q.shape[1])))
@@ -262,13 +281,7 @@ def pca_frame(x: Tensor, group: Group = "E", *, tol: float = 1e-4, warn: bool = 
             stacklevel=2,
         )
     if warn and (kind == NULL).any():
-        warnings.warn(
-            f"{int((kind == NULL).sum())} of {B} point clouds are rank-deficient (collinear or "
-            f"coincident, eigenvalues <= {tol:g}² λ₁); the sign average covers their continuous "
-            "stabilizer exactly only if they are exactly rank-deficient (else error ~ width)",
-            DegenerateFrameWarning,
-            stacklevel=2,
-        )
+        _warn_null(int((kind == NULL).sum()), B, tol)
     Q = torch.cat([q[v] for q, v, _ in parts])
     index = torch.cat([i[v] for _, v, i in parts])
     order = torch.argsort(index, stable=True)  # group each cloud's elements together

@@ -216,12 +216,12 @@ def run(cfg: dict, workers: int | None = None) -> xr.Dataset:
 
 def table(ds: xr.Dataset) -> str:
     m, s = ds.best_test_mse.mean("seed"), ds.best_test_mse.std("seed")
-    lines = [f"{'model':8s}  test MSE (mean ± std over {ds.sizes['seed']} seeds)  E(3) error  s/run"]
+    lines = [f"model     test MSE, mean ± std ({ds.sizes['seed']} seeds)   E(3) error   s/run"]
     for name in ds.model.values:
         lines.append(
             f"{name:8s}  {float(m.sel(model=name)):.5f} ± {float(s.sel(model=name)):.5f}"
-            f"{'':22s}{float(ds.e3_error.sel(model=name).max()):.1e}"
-            f"  {float(ds.train_seconds.sel(model=name).mean()):.0f}"
+            f"{float(ds.e3_error.sel(model=name).max()):21.1e}"
+            f"{float(ds.train_seconds.sel(model=name).mean()):10.0f}"
         )
     lines.append(f"(FA paper, FA-GNN on EGNN's data: {FA_PAPER_MSE}; data and budget differ)")
     return "\n".join(lines)
