@@ -48,6 +48,7 @@ from pydantic import (
     model_validator,
 )
 
+from ..backends import BACKENDS
 from ..learning.estimators import ESTIMATORS
 from ..substrate.activations import ACTIVATIONS
 
@@ -57,6 +58,7 @@ __all__ = [
     "NetworkConfig",
     "FeedbackConfig",
     "DynamicsConfig",
+    "SubstrateConfig",
     "NudgeConfig",
     "DeviceConfig",
     "NeuronConfig",
@@ -67,6 +69,7 @@ __all__ = [
 
 ActivationName = Literal[tuple(sorted(ACTIVATIONS))]  # type: ignore[valid-type]
 EstimatorName = Literal[tuple(sorted(ESTIMATORS))]  # type: ignore[valid-type]
+BackendName = Literal[tuple(sorted(BACKENDS))]  # type: ignore[valid-type]
 
 _MODEL_CONFIG = ConfigDict(
     frozen=True,
@@ -278,6 +281,21 @@ class DynamicsConfig(_Model):
                 '"leaky_euler" (unstable explicit Euler); allowed: 0 < dt <= tau',
             )
         return self
+
+
+class SubstrateConfig(_Model):
+    """[substrate] The engine that runs the relaxations (``neurosim.backends``)."""
+
+    backend: BackendName = "torch"
+    """Relaxation engine, one of the keys of ``neurosim.backends.BACKENDS``.
+
+    ``"torch"``: the reference (any layer, autograd). ``"numba"``: one compiled call
+    per relaxation, dense layers, real and complex states (squared-error nudge only).
+    ``"brian2"``: brian2 equations with Euler–Maruyama noise, real states only (a
+    cross-check; one-sided, centered or exact estimators). ``"auto"``: numba where it
+    runs and is measured faster (small networks on the CPU), torch elsewhere. BPTT
+    always relaxes in torch (it differentiates through the steps).
+    """
 
 
 class NudgeConfig(_Model):
@@ -596,6 +614,9 @@ class Config(_Model):
     dynamics: DynamicsConfig = DynamicsConfig()
     """[dynamics] relaxation integrator and budgets."""
 
+    substrate: SubstrateConfig = SubstrateConfig()
+    """[substrate] the engine that runs the relaxations (torch, numba, brian2, auto)."""
+
     nudge: NudgeConfig = NudgeConfig()
     """[nudge] estimator and nudge parameters."""
 
@@ -618,6 +639,7 @@ class Config(_Model):
         "network",
         "feedback",
         "dynamics",
+        "substrate",
         "nudge",
         "devices",
         "neurons",
@@ -632,6 +654,36 @@ class Config(_Model):
         if "\n" in value or "\r" in value:
             raise ValueError("contains a line break; allowed: a one-line string")
         return value
+
+    @model_validator(mode="after")
+    def _backend_can_run(self) -> Config:
+        """What an explicit numba or brian2 engine cannot run is an error, named at the key."""
+        backend = self.substrate.backend
+        if backend not in ("numba", "brian2"):
+            return self
+        uses_nudge = self.training.rule == "ep"
+        estimator = ESTIMATORS[self.nudge.estimator]
+        if backend == "brian2" and uses_nudge and estimator.complex_states:
+            real = sorted(k for k, v in ESTIMATORS.items() if not v.complex_states)
+            raise _FieldError(
+                "substrate.backend",
+                f'"brian2" relaxes real states only and nudge.estimator = '
+                f'"{self.nudge.estimator}" needs complex ones; allowed with brian2: '
+                f"nudge.estimator one of {', '.join(json.dumps(r) for r in real)}",
+            )
+        if uses_nudge and self.nudge.estimator != "exact" and self.workload.loss != "mse":
+            raise _FieldError(
+                "substrate.backend",
+                f'"{backend}" needs a nudge affine in the output (workload.loss = "mse"), '
+                f'got workload.loss = "{self.workload.loss}"; allowed: "torch" or "auto"',
+            )
+        if self.devices.read_noise_mode == "per_step" and self.devices.read_noise_std > 0:
+            raise _FieldError(
+                "substrate.backend",
+                f'"{backend}" reads the arrays once per relaxation; per-step read noise '
+                'needs "torch" or "auto"',
+            )
+        return self
 
     # -- views ----------------------------------------------------------------
 

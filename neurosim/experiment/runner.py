@@ -34,6 +34,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from ..backends import get_backend
 from ..learning import (
     BPTT,
     AbstractLearningRule,
@@ -158,7 +159,9 @@ def build(config: Config) -> Experiment:
         else MSELoss()
     )
     integrator = FixedPoint() if dyn.integrator == "fixed_point" else LeakyEuler(dyn.dt, dyn.tau)
-    free_phase = FreePhase(dyn.free_steps, integrator, dyn.tol, dyn.check_every)
+    kind = config.substrate.backend
+    backend = get_backend(kind, **({"seed": config.seed} if kind == "brian2" else {}))
+    free_phase = FreePhase(dyn.free_steps, integrator, dyn.tol, dyn.check_every, backend.relax)
     nudge_gen = torch.Generator().manual_seed(config.seed + 20_011)
     nudged = NudgedPhase(
         dyn.nudged_steps,
@@ -168,6 +171,7 @@ def build(config: Config) -> Experiment:
         amplitude_noise=nud.amplitude_noise,
         phase_noise=nud.phase_noise,
         generator=nudge_gen,
+        relax=backend.relax,
     )
     estimator = get_estimator(
         nud.estimator, **{k: getattr(nud, k) for k in _ESTIMATOR_PARAMS[nud.estimator]}
