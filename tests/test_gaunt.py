@@ -289,15 +289,28 @@ def test_module_error_paths():
     assert auto_method(6, torch.device("cpu")) in METHODS
 
 
-def test_cpu_row_blocking_matches_reference_with_gradients(monkeypatch):
-    """The cache-blocked CPU grid paths (many blocks, a ragged last one) equal the dense
-    reference in value and gradient, also for broadcast inputs (evaluated whole)."""
+@pytest.mark.parametrize("separable", [False, True])
+def test_grid_transforms_and_row_blocking_match_reference(monkeypatch, separable):
+    """Both grid transforms (dense; separable Legendre × Fourier), on cache-sized CPU row
+    blocks (many blocks, a ragged last one), equal the dense reference in value and
+    gradient, for real, complex and broadcast inputs."""
     import equivariance.so3._gaunt as gaunt_module
 
-    monkeypatch.setattr(gaunt_module, "GRID_BLOCK_ELEMENTS", 100)  # a few rows per block
+    monkeypatch.setattr(gaunt_module, "GRID_BLOCK_ELEMENTS", 100)
+    monkeypatch.setattr(gaunt_module, "_MIN_BLOCK_ROWS", 4)  # a few rows per block
+    monkeypatch.setattr(gaunt_module, "SEPARABLE_FROM_DEGREE", 0 if separable else 10**9)
     L = 3
     x1 = torch.randn(7, 5, (L + 1) ** 2, dtype=F64, requires_grad=True)
     x2 = torch.randn(7, 5, (L + 1) ** 2, dtype=F64, requires_grad=True)
+    for l1, l2, lo in [(0, 0, 0), (1, 2, 3), (3, 1, 2), (2, 3, 7), (5, 0, 5)]:
+        a, b = _coeffs(9, l1, seed=l1), _coeffs(9, l2, seed=10 + l2)
+        torch.testing.assert_close(
+            gaunt_grid(a, b, lo), gaunt_reference(a, b, lo), rtol=1e-10, atol=1e-12
+        )
+        za, zb = torch.complex(a, a.flip(0)), torch.complex(b.flip(0), b)
+        torch.testing.assert_close(
+            gaunt_grid(za, zb, lo), gaunt_reference(za, zb, lo), rtol=1e-10, atol=1e-12
+        )
     y, y_ref = gaunt_grid(x1, x2, L), gaunt_reference(x1, x2, L)
     torch.testing.assert_close(y, y_ref, rtol=1e-10, atol=1e-12)
     w = torch.randn_like(y)

@@ -54,7 +54,7 @@ import math
 import numpy as np
 import torch
 
-from ._harmonics import s2_quadrature, spherical_harmonics
+from ._harmonics import _quadrature_np, s2_quadrature, spherical_harmonics
 
 __all__ = [
     "gaunt_coefficients",
@@ -151,43 +151,130 @@ def gaunt_reference(x1: torch.Tensor, x2: torch.Tensor, lmax_out: int) -> torch.
 # ---------------------------------------------------------------------------- grid
 
 
-@functools.lru_cache(maxsize=64)
-def _grid_tables(l_in: tuple[int, ...], lmax_out: int, degree: int):
-    pts, w = s2_quadrature(degree)
-    synth = [spherical_harmonics(l, pts).T.contiguous() for l in l_in]  # (n_l, G)
-    proj = (spherical_harmonics(lmax_out, pts) * w[:, None]).contiguous()  # (G, n_out)
-    return synth, proj
+#: Grid degree :math:`L_1 + L_2 + L_{out}` from which the grid paths synthesize and project
+#: with separable transforms (Legendre in θ, Fourier in φ: :math:`O(L^3)` per row) instead
+#: of dense ones (:math:`O(L^4)`). Below it the dense matrices win on the CPU (one large
+#: GEMM); the crossover was measured in ``benchmarks/gaunt.py`` (parity at ``L = 8``,
+#: separable 2–3× faster at ``L = 12…16``).
+SEPARABLE_FROM_DEGREE = 30
+
+#: On the CPU the grid paths work through the rows in blocks whose grid values take about
+#: this many elements (at least :data:`_MIN_BLOCK_ROWS` rows), so the pointwise stage runs
+#: in cache instead of streaming ``rows × G`` arrays through memory (1.7–1.9× at 32k rows,
+#: ``L = 8``). GPUs take the whole batch in one launch.
+GRID_BLOCK_ELEMENTS = 2**17
+_MIN_BLOCK_ROWS = 64
+
+
+class _DenseGrid:
+    """Dense transforms: :math:`f = x\\,S` with :math:`S_{kg} = Y_k(x_g)`, ``(R, G)``;
+    projection :math:`c = h\\,(w_g Y_k(x_g))`."""
+
+    def __init__(self, l_in: tuple[int, ...], lmax_out: int, degree: int, dtype, device):
+        pts, w = s2_quadrature(degree)
+        kw = {"dtype": dtype, "device": device}
+        self.synth_tables = [spherical_harmonics(l, pts).T.contiguous().to(**kw) for l in l_in]
+        self.proj = (spherical_harmonics(lmax_out, pts) * w[:, None]).contiguous().to(**kw)
+        self.grid_size = self.proj.shape[0]
+
+    def synth(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        return x @ self.synth_tables[i]
+
+    def project(self, h: torch.Tensor) -> torch.Tensor:
+        return h @ self.proj
+
+
+def _legendre_factors(l: int, degree: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Separation :math:`Y_{jm}(\\theta_t,\\varphi_p)=\\Theta_{jm}(\\theta_t)\\Phi_m(\\varphi_p)`
+    on the :func:`s2_quadrature` grid of ``degree``, with :math:`\\Phi_m = \\cos m\\varphi`
+    (m > 0), 1 (m = 0), :math:`\\sin |m|\\varphi` (m < 0).
+
+    Returns ``A (2l+1, l+1, T)`` with ``A[m+l, j] = Θ_{jm}`` (zero for ``j < |m|``),
+    ``idx (2l+1, l+1)`` the coefficient index ``j² + j + m`` (``(l+1)²`` where ``j < |m|``),
+    and ``Phi (2l+1, P)``. Θ is read off the dense table by the exact orthogonality of the
+    :math:`\\Phi_m` on the uniform φ grid (``P > 2l``), so both variants share one convention.
+    """
+    pts, _, n_t, n_p = _quadrature_np(degree)
+    phi = 2 * math.pi * torch.arange(n_p, dtype=torch.float64) / n_p
+    m = torch.arange(-l, l + 1, dtype=torch.float64)[:, None]
+    Phi = torch.where(m > 0, torch.cos(m * phi), torch.where(m < 0, torch.sin(-m * phi), 1.0))
+    Y = spherical_harmonics(l, torch.from_numpy(pts)).T.reshape(-1, n_t, n_p)  # (k, T, P)
+    A = torch.zeros(2 * l + 1, l + 1, n_t, dtype=torch.float64)
+    idx = torch.full((2 * l + 1, l + 1), (l + 1) ** 2, dtype=torch.long)
+    for j in range(l + 1):
+        for mm in range(-j, j + 1):
+            k, tr = j * j + j + mm, Phi[mm + l]
+            A[mm + l, j] = (Y[k] @ tr) / (tr @ tr)
+            idx[mm + l, j] = k
+    return A, idx, Phi
+
+
+class _SeparableGrid:
+    """Separable transforms in a rows-last layout (every step one GEMM or batched GEMM):
+
+    .. math:: f(\\theta_t, \\varphi_p) = \\sum_m \\Phi_m(\\varphi_p)
+              \\sum_j \\Theta_{jm}(\\theta_t)\\, x_{jm},
+              \\qquad
+              c_{jm} = \\sum_t w_t\\, \\Theta_{jm}(\\theta_t) \\sum_p \\tfrac{2\\pi}{P}
+              \\Phi_m(\\varphi_p)\\, h(\\theta_t, \\varphi_p),
+
+    :math:`O(L^3)` per row; grid values are ``(P, T·R)``.
+    """
+
+    def __init__(self, l_in: tuple[int, ...], lmax_out: int, degree: int, dtype, device):
+        kw = {"dtype": dtype, "device": device}
+        self.synth_tables = []
+        for l in l_in:
+            A, idx, Phi = _legendre_factors(l, degree)
+            self.synth_tables.append(
+                (A.transpose(1, 2).contiguous().to(**kw), idx.flatten().to(device), Phi.T.to(**kw))
+            )
+        A, idx, Phi = _legendre_factors(lmax_out, degree)
+        _, _, n_t, n_p = _quadrature_np(degree)
+        wz = torch.from_numpy(np.polynomial.legendre.leggauss(n_t)[1])
+        self.n_theta = n_t
+        self.grid_size = n_t * n_p
+        self.proj_theta = (A * wz).contiguous().to(**kw)  # (M, J, T)
+        self.proj_phi = (Phi * (2 * math.pi / n_p)).contiguous().to(**kw)  # (M, P)
+        flat = idx.flatten()
+        order = torch.argsort(torch.where(flat == (lmax_out + 1) ** 2, flat.numel() + 10**6, flat))
+        self.proj_index = order[: (lmax_out + 1) ** 2].to(device)
+
+    def synth(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        A_T, idx, PhiT = self.synth_tables[i]
+        M, T, J = A_T.shape
+        R = x.shape[0]
+        xT = torch.cat([x.T, x.new_zeros(1, R)])  # row (l+1)² is the zero padding
+        g = torch.bmm(A_T, xT[idx].view(M, J, R))  # (M, T, R)
+        return PhiT @ g.view(M, T * R)  # (P, T·R)
+
+    def project(self, h: torch.Tensor) -> torch.Tensor:
+        M = self.proj_theta.shape[0]
+        R = h.shape[1] // self.n_theta
+        c = torch.bmm(self.proj_theta, (self.proj_phi @ h).view(M, self.n_theta, R))
+        return c.reshape(-1, R)[self.proj_index].T  # (R, n_out)
 
 
 def _grid(l_in: tuple[int, ...], lmax_out: int, degree: int, dtype, device):
-    key = ("grid", l_in, lmax_out, degree, dtype, device)
+    key = ("grid", l_in, lmax_out, degree, dtype, device, degree >= SEPARABLE_FROM_DEGREE)
     t = _DEVICE_CACHE.get(key)
     if t is None:
-        synth, proj = _grid_tables(l_in, lmax_out, degree)
-        t = ([s.to(device=device, dtype=dtype) for s in synth], proj.to(device=device, dtype=dtype))
-        _DEVICE_CACHE[key] = t
+        cls = _SeparableGrid if degree >= SEPARABLE_FROM_DEGREE else _DenseGrid
+        t = _DEVICE_CACHE[key] = cls(l_in, lmax_out, degree, dtype, device)
     return t
 
 
-#: On the CPU the grid paths work through the rows in blocks whose grid values take about
-#: this many elements, so the pointwise stage runs in cache instead of streaming
-#: ``rows × G`` arrays through memory (1.7–1.9× at 32k rows, L = 8; measured in
-#: ``benchmarks/gaunt.py``). GPUs take the whole batch in one launch.
-GRID_BLOCK_ELEMENTS = 2**17
-
-
 def _row_blocks(fn, xs: tuple[torch.Tensor, ...], grid_size: int) -> torch.Tensor:
-    """``fn(*xs)`` evaluated on blocks of rows (CPU only; rows = all leading dimensions).
-
-    ``torch.split`` keeps autograd cheap (its backward is one ``cat``); inputs whose
-    leading shapes differ (broadcasting) are evaluated whole.
-    """
-    lead = xs[0].shape[:-1]
-    rows = max(1, GRID_BLOCK_ELEMENTS // grid_size)
+    """``fn`` of the inputs flattened to ``(rows, n_i)`` (leading dimensions broadcast), on
+    cache-sized blocks of rows on the CPU. ``torch.split`` keeps autograd cheap (its
+    backward is one ``cat``)."""
+    lead = torch.broadcast_shapes(*(x.shape[:-1] for x in xs))
     n = math.prod(lead)
-    if xs[0].device.type != "cpu" or n <= rows or any(x.shape[:-1] != lead for x in xs):
-        return fn(*xs)
-    parts = zip(*(x.reshape(n, x.shape[-1]).split(rows) for x in xs), strict=True)
+    flat = [x.expand(*lead, x.shape[-1]).reshape(n, x.shape[-1]) for x in xs]
+    rows = max(_MIN_BLOCK_ROWS, GRID_BLOCK_ELEMENTS // grid_size)
+    if xs[0].device.type != "cpu" or n <= rows:
+        return fn(*flat).reshape(*lead, -1)
+    parts = zip(*(x.split(rows) for x in flat), strict=True)
     return torch.cat([fn(*p) for p in parts]).reshape(*lead, -1)
 
 
@@ -197,25 +284,30 @@ def gaunt_grid(x1: torch.Tensor, x2: torch.Tensor, lmax_out: int) -> torch.Tenso
     .. math:: (x_1 \\otimes_G x_2)_k = \\sum_g w_g\\, f_1(x_g)\\, f_2(x_g)\\, Y_k(x_g),
 
     exact because the integrand has degree :math:`L_1 + L_2 + L_{out}`, the degree of the
-    :func:`s2_quadrature` grid used. Shapes as :func:`gaunt_reference`. On the CPU, rows
-    are processed in cache-sized blocks (:data:`GRID_BLOCK_ELEMENTS`).
+    :func:`s2_quadrature` grid used. Shapes as :func:`gaunt_reference`. Synthesis and
+    projection are dense matrices below grid degree :data:`SEPARABLE_FROM_DEGREE` and
+    separable (Legendre × Fourier) from it; on the CPU rows go in cache-sized blocks
+    (:data:`GRID_BLOCK_ELEMENTS`).
     """
     l1, l2 = _degrees(x1, x2)
-    (s1, s2), proj = _grid((l1, l2), lmax_out, l1 + l2 + lmax_out, x1.dtype, x1.device)
-    return _row_blocks(lambda a, b: ((a @ s1) * (b @ s2)) @ proj, (x1, x2), proj.shape[0])
+    tr = _grid((l1, l2), lmax_out, l1 + l2 + lmax_out, x1.dtype, x1.device)
+    return _row_blocks(
+        lambda a, b: tr.project(tr.synth(a, 0) * tr.synth(b, 1)), (x1, x2), tr.grid_size
+    )
 
 
 def gaunt_power_grid(x: torch.Tensor, nu: int, lmax_out: int) -> torch.Tensor:
     """ν-fold Gaunt self-product :math:`\\int f^{\\nu} Y_k\\, d\\Omega` on an exact S² grid.
 
-    One synthesis, a pointwise power, one projection (grid degree :math:`\\nu L + L_{out}`).
+    One synthesis, a pointwise power, one projection (grid degree :math:`\\nu L + L_{out}`,
+    transforms as in :func:`gaunt_grid`).
     ``x``: ``(..., (L+1)²)`` → ``(..., (lmax_out+1)²)``; ``nu >= 1``.
     """
     if nu < 1:
         raise ValueError(f"nu must be >= 1, got {nu}")
     l = lmax_of(x.shape[-1])
-    (s,), proj = _grid((l,), lmax_out, nu * l + lmax_out, x.dtype, x.device)
-    return _row_blocks(lambda a: (a @ s).pow(nu) @ proj, (x,), proj.shape[0])
+    tr = _grid((l,), lmax_out, nu * l + lmax_out, x.dtype, x.device)
+    return _row_blocks(lambda a: tr.project(tr.synth(a, 0).pow(nu)), (x,), tr.grid_size)
 
 
 # ---------------------------------------------------------------------------- Fourier 2D
