@@ -31,9 +31,12 @@ AUTO_MAX_WORK = 60_000
 
 Measured with ``python -m benchmarks.backends`` (float64, fixed point, 100 steps,
 one thread, networks [n/4, 3n/8, 3n/8, n/4] of n = 16…256 state units, batch
-1…64): numba is faster up to w ≈ 31k (n=32/B=64, n=64/B=16, n=128/B=4,
-n=256/B=1: 1.4–3×) and slower from w ≈ 123k (n=64/B=64, n=128/B=16,
-n=256/B=4: 0.2–0.9×); the threshold sits between the two.
+1…64; torch time / numba time, on a shared 2-core machine): numba was faster in
+every cell with w ≤ 7.7k (4.6–26×); at w = 30.7k in three of four (n=32/B=64
+1.8×, n=64/B=16 6.1×, n=256/B=1 6.3×; n=128/B=4 0.65×); at w = 123k in one of
+three (n=64/B=64 0.63×, n=256/B=4 0.92×, n=128/B=16 2.1×) and never beyond
+(0.10–0.53×). A threshold between 30.7k and 123k misplaces two of twenty cells,
+the fewest of any single threshold on that grid.
 """
 
 
