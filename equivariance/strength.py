@@ -24,6 +24,7 @@ tuner                    rule
 :class:`FixedStrength`   λ_j constant
 :class:`KimRescale`      once, after a warm-up: λ_j ← λ_j / (R̄_j / min_k R̄_k)^p
 :class:`DualAscent`      projected dual ascent on the Lagrangian, every step
+:class:`EmpiricalBayes`  every step, log λ_j moves toward c / v̄_j (prior precision)
 =======================  =====================================================
 
 Robustness contract (all tuners): every strength is always a finite float
@@ -45,6 +46,7 @@ __all__ = [
     "FixedStrength",
     "KimRescale",
     "DualAscent",
+    "EmpiricalBayes",
 ]
 
 VIOLATION_CLIP = 1e150
@@ -163,12 +165,19 @@ class KimRescale(AbstractStrengthTuner):
 
     During the warm-up (training steps ``0 … warmup−1``) the strengths stay at
     their initial values λ_j⁰ and the tuner accumulates the running mean of each
-    regularizer's violation,
+    regularizer's violation over the steps from ``average_from`` on,
 
     .. math::
 
         \bar R_j = \frac{1}{|S_j|} \sum_{t \in S_j} v_j(t) ,\qquad
-        S_j = \{t < \mathrm{warmup} : v_j(t) \text{ reported and not NaN}\} .
+        S_j = \{\mathrm{average\_from} \le t < \mathrm{warmup} :
+                 v_j(t) \text{ reported and not NaN}\} .
+
+    (``average_from > 0`` leaves out the first steps, where the violations
+    describe the network at initialization rather than the data: measured on
+    the mixed-symmetry task, the so3 violation of an MLP *grows* during the
+    first few hundred steps while the others settle, so a mean over the whole
+    warm-up mixes the two.)
 
     At the end of the warm-up (the first :meth:`update` with
     ``step ≥ warmup − 1``, after that step's violation has been added) it
@@ -179,7 +188,11 @@ class KimRescale(AbstractStrengthTuner):
         λ_j \leftarrow λ_j^0 \Big/ \Big(\frac{\max(\bar R_j, ε)}
                                          {\min_k \max(\bar R_k, ε)}\Big)^{p} ,
 
-    and never changes λ again. The minimum runs over the regularizers with at
+    and never changes λ again. With ``rescale_to = λ*`` the reference
+    strength is λ* instead of λ_j⁰ (λ_j ← λ* / (R̄_j / min_k R̄_k)^p): the
+    warm-up can then run at a weak common strength, so that the data can show
+    their violations, and the tuned strengths start from a stronger scale. The
+    minimum runs over the regularizers with at
     least one observation; a regularizer without any keeps λ_j⁰. The
     regularizer whose violation is smallest keeps its strength and the others
     are weakened: a symmetry the data nearly has (small equivariance error
@@ -198,6 +211,10 @@ class KimRescale(AbstractStrengthTuner):
         The exponent p ≥ 0.
     eps
         Floor ε > 0 on the mean violations.
+    average_from
+        First step whose violation enters R̄ (0 ≤ ``average_from`` < ``warmup``).
+    rescale_to
+        λ* (finite, ≥ 0), or None for each regularizer's own λ_j⁰ (the paper's rule).
     """
 
     def __init__(
@@ -207,10 +224,18 @@ class KimRescale(AbstractStrengthTuner):
         warmup: int,
         power: float = 1.0,
         eps: float = 1e-12,
+        average_from: int = 0,
+        rescale_to: float | None = None,
         name: str = "default",
     ):
         if int(warmup) < 1:
             raise ValueError(f"warmup = {warmup}: must be >= 1")
+        if not (0 <= int(average_from) < int(warmup)):
+            raise ValueError(f"average_from = {average_from}: must be in [0, warmup)")
+        if rescale_to is not None and not (math.isfinite(rescale_to) and rescale_to >= 0):
+            raise ValueError(f"rescale_to = {rescale_to}: must be finite and >= 0")
+        self.average_from = int(average_from)
+        self.rescale_to = None if rescale_to is None else float(rescale_to)
         if not (math.isfinite(power) and power >= 0):
             raise ValueError(f"power = {power}: must be finite and >= 0")
         if not (math.isfinite(eps) and eps > 0):
@@ -239,7 +264,7 @@ class KimRescale(AbstractStrengthTuner):
         self._check_names(violations)
         if self._rescaled:
             return self.strengths
-        if step < self.warmup:
+        if self.average_from <= step < self.warmup:
             for k, v in violations.items():
                 v = _sanitize(v)
                 if v is not None:
@@ -260,7 +285,8 @@ class KimRescale(AbstractStrengthTuner):
             ref = min(log_r.values())
             for k, lr in log_r.items():
                 # λ / (R/R_min)^p = λ · exp(−p (log R − log R_min)), exponent ≤ 0: no overflow
-                self._lam[k] = self._lam[k] * math.exp(-self.power * (lr - ref))
+                base = self._lam[k] if self.rescale_to is None else self.rescale_to
+                self._lam[k] = base * math.exp(-self.power * (lr - ref))
         self._rescaled = True
 
     def state_dict(self) -> dict:
@@ -435,6 +461,162 @@ class DualAscent(AbstractStrengthTuner):
                 # exp of a clipped exponent: at worst +inf (huge max_step), projected below
                 new = lam * math.exp(expo) if expo < 709.0 else math.inf
             self._lam[k] = self._project(new, lam)
+        return self.strengths
+
+    def state_dict(self) -> dict:
+        return {"strengths": dict(self._lam), "vbar": dict(self._vbar)}
+
+    def load_state_dict(self, state: Mapping) -> None:
+        self._check_state_names(state["strengths"])
+        self._lam = _check_strengths(state["strengths"])
+        self._vbar = {
+            k: None if state["vbar"][k] is None else float(state["vbar"][k]) for k in self._lam
+        }
+
+
+class EmpiricalBayes(AbstractStrengthTuner):
+    r"""Strengths as prior precisions set from the violations the data support (every step).
+
+    Objective. Read :math:`L_{task} + \sum_j λ_j R_j` as a negative log posterior:
+    squared-error likelihood with residual variance σ², and for each regularizer a
+    Gaussian prior of scale τ_j² on the quantity R_j measures (for soft equivariance,
+    the model's equivariance residual under symmetry type j). Up to a factor,
+
+    .. math::
+
+        \frac{L_{task}}{σ^2} + \sum_j \frac{R_j}{τ_j^2}
+        \quad\Longrightarrow\quad λ_j = \frac{σ^2}{τ_j^2} .
+
+    Empirical Bayes (type-II maximum likelihood, the EM fixed point for a prior
+    variance) sets τ_j² to the level the data support, τ_j² = v_j; the caller
+    reports v_j **already divided by σ²** (e.g. a held-out level estimate over the
+    held-out error), so the target strength is dimensionless,
+
+    .. math::
+
+        λ_j^\star = \Pi_{[λ_{min}, λ_{max}]}\big(c / \max(\bar v_j, ε)\big) ,
+
+    and each update moves log λ_j a fraction η of the way to it:
+
+    .. math::
+
+        \bar v_j \leftarrow β \bar v_j + (1-β) v_j ,\qquad
+        \log λ_j \leftarrow \log λ_j
+            + \mathrm{clip}\big(η (\log λ_j^\star - \log λ_j), ±Δ\big) .
+
+    Its fixed point λ_j = c / v_j *decreases* with the violation, like the
+    one-time rescale of :class:`KimRescale` (p = 1), with no rescaling epoch picked
+    by hand: a symmetry the data keep exactly (v_j → 0) goes to λ_max, a broken one
+    settles at c / v_j. Contrast :class:`DualAscent`, whose multiplier is the
+    *price* of a constraint and grows with the violation.
+
+    The reported v_j must not shrink because λ_j grows (a raw regularizer value
+    does: a stronger prior makes the model more equivariant, which would raise λ_j
+    again, a positive feedback). Report a level estimate corrected for the
+    regularizer's shrinkage, as
+    :meth:`equivariance.soft.SoftEquivariance.estimate_levels` returns.
+
+    Robustness: as for :class:`DualAscent` (NaN ignored, violations clipped, λ
+    projected onto ``[λ_min, λ_max]``, a non-finite result keeps the previous λ).
+
+    Parameters
+    ----------
+    names
+        The regularizer names (or one name as a string).
+    strengths
+        Initial λ_j⁰ (a float for all, or by name).
+    scale
+        c > 0: the target is c / v̄_j (1 for v normalized by σ²).
+    rate
+        η ∈ (0, 1]: the fraction of the log-distance moved per update (1: jump).
+    ema
+        β ∈ [0, 1) for the violations.
+    lambda_min, lambda_max
+        Projection interval, 0 < λ_min ≤ λ_max < ∞.
+    eps
+        Floor ε > 0 on v̄_j.
+    max_step
+        Δ > 0, the largest change of log λ in one update.
+    """
+
+    def __init__(
+        self,
+        names: tuple[str, ...] | list[str] | str,
+        *,
+        strengths: Mapping[str, float] | float = 1.0,
+        scale: float = 1.0,
+        rate: float = 0.1,
+        ema: float = 0.0,
+        lambda_min: float = 1e-6,
+        lambda_max: float = 1e3,
+        eps: float = 1e-12,
+        max_step: float = math.inf,
+    ):
+        names = (names,) if isinstance(names, str) else tuple(str(n) for n in names)
+        if not names:
+            raise ValueError("a strength tuner needs at least one regularizer")
+        if not (math.isfinite(scale) and scale > 0):
+            raise ValueError(f"scale = {scale}: must be finite and > 0")
+        if not (0.0 < rate <= 1.0):
+            raise ValueError(f"rate = {rate}: must be in (0, 1]")
+        if not (0.0 <= ema < 1.0):
+            raise ValueError(f"ema = {ema}: must be in [0, 1)")
+        if not (0.0 < lambda_min <= lambda_max and math.isfinite(lambda_max)):
+            raise ValueError(
+                f"need 0 < lambda_min <= lambda_max < inf, got {lambda_min}, {lambda_max}"
+            )
+        if not (math.isfinite(eps) and eps > 0):
+            raise ValueError(f"eps = {eps}: must be finite and > 0")
+        if not (max_step > 0):
+            raise ValueError(f"max_step = {max_step}: must be > 0")
+        self.scale, self.rate, self.ema = float(scale), float(rate), float(ema)
+        self.lambda_min, self.lambda_max = float(lambda_min), float(lambda_max)
+        self.eps, self.max_step = float(eps), float(max_step)
+        init = (
+            {k: float(strengths[k]) for k in names}
+            if isinstance(strengths, Mapping)
+            else dict.fromkeys(names, float(strengths))
+        )
+        self._lam = {
+            k: self._project(v, self.lambda_min) for k, v in _check_strengths(init).items()
+        }
+        self._vbar: dict[str, float | None] = dict.fromkeys(names)
+
+    def _project(self, value: float, previous: float) -> float:
+        if math.isnan(value):
+            return previous
+        return min(max(value, self.lambda_min), self.lambda_max)
+
+    @property
+    def strengths(self) -> dict[str, float]:
+        return dict(self._lam)
+
+    @property
+    def smoothed_violations(self) -> dict[str, float]:
+        """v̄_j (NaN before the first observation)."""
+        return {k: math.nan if v is None else v for k, v in self._vbar.items()}
+
+    def target(self, name: str) -> float:
+        """λ_j⋆ for the current v̄_j (λ_j itself before the first observation)."""
+        vbar = self._vbar[name]
+        if vbar is None:
+            return self._lam[name]
+        # c / max(v̄, ε) with v̄ ≤ 1e150 and ε > 0: finite or +inf, projected
+        return self._project(self.scale / max(vbar, self.eps), self._lam[name])
+
+    def update(self, violations: Mapping[str, float], step: int) -> dict[str, float]:
+        self._check_names(violations)
+        for k, v in violations.items():
+            v = _sanitize(v)
+            if v is None:
+                continue
+            prev = self._vbar[k]
+            self._vbar[k] = v if prev is None else self.ema * prev + (1.0 - self.ema) * v
+            lam = self._lam[k]
+            # both logs finite: λ and λ⋆ lie in [λ_min, λ_max] ⊂ (0, ∞)
+            move = self.rate * (math.log(self.target(k)) - math.log(lam))
+            move = min(max(move, -self.max_step), self.max_step)
+            self._lam[k] = self._project(lam * math.exp(move), lam)
         return self.strengths
 
     def state_dict(self) -> dict:

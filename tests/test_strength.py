@@ -14,6 +14,7 @@ from equivariance.strength import (
     VIOLATION_CLIP,
     AbstractStrengthTuner,
     DualAscent,
+    EmpiricalBayes,
     FixedStrength,
     KimRescale,
 )
@@ -35,6 +36,9 @@ def _tuners() -> dict[str, AbstractStrengthTuner]:
             lambda_min=1e-9,
             lambda_max=1e4,
         ),
+        "bayes": EmpiricalBayes(NAMES, strengths=0.5, rate=0.3, ema=0.5, lambda_max=1e4),
+        "bayes_jump": EmpiricalBayes(NAMES, rate=1.0, lambda_min=1e-300, lambda_max=1e300),
+        "kim_late": KimRescale(dict.fromkeys(NAMES, 1.0), warmup=6, average_from=3, rescale_to=2.0),
         "dual_wild": DualAscent(  # extreme step size, no step cap: only the projection holds λ
             dict.fromkeys(NAMES, 1e-200), lr=1e300, mode="multiplicative", lambda_max=1e300
         ),
@@ -67,7 +71,7 @@ def test_strengths_stay_finite_and_nonnegative_under_adversarial_violations(kind
         assert set(lam) == set(NAMES)
         for x in lam.values():
             assert isinstance(x, float) and math.isfinite(x) and x >= 0.0, (step, v, lam)
-        if isinstance(tuner, DualAscent):
+        if isinstance(tuner, (DualAscent, EmpiricalBayes)):
             assert all(tuner.lambda_min <= x <= tuner.lambda_max for x in lam.values())
             for vbar in tuner.smoothed_violations.values():
                 assert math.isnan(vbar) or abs(vbar) <= VIOLATION_CLIP
@@ -179,12 +183,45 @@ def test_kim_rescale_zero_violation_and_unobserved_regularizer():
     assert out["c"] == 3.0  # never observed: unchanged
 
 
+def test_kim_rescale_late_window_and_reference_strength():
+    tuner = KimRescale({"a": 0.3, "b": 0.3}, warmup=4, average_from=2, rescale_to=3.0)
+    tuner.update({"a": 100.0, "b": 1.0}, 0)  # before the window: not averaged
+    tuner.update({"a": 100.0, "b": 1.0}, 1)
+    assert tuner.strengths == {"a": 0.3, "b": 0.3}
+    tuner.update({"a": 1.0, "b": 4.0}, 2)
+    out = tuner.update({"a": 3.0, "b": 4.0}, 3)  # R̄ = (2, 4): λ = 3 · (2 / R̄)
+    assert tuner.mean_violations == {"a": 2.0, "b": 4.0}
+    assert out["a"] == pytest.approx(3.0, rel=1e-15)
+    assert out["b"] == pytest.approx(1.5, rel=1e-15)
+
+
+def test_empirical_bayes_update_formula_and_fixed_point():
+    tuner = EmpiricalBayes(("a", "b"), strengths=1.0, rate=0.5, ema=0.5, scale=2.0, eps=1e-3)
+    tuner.update({"a": 0.5, "b": 0.0}, 0)  # λ⋆ = 2/0.5 = 4, and 2/ε = 2000 for b
+    assert tuner.strengths["a"] == pytest.approx(2.0, rel=1e-15)  # exp(½ log 4)
+    assert tuner.strengths["b"] == pytest.approx(math.sqrt(1000.0), rel=1e-12)  # capped at λ_max
+    tuner.update({"a": 1.5}, 1)  # v̄ = 1, λ⋆ = 2: λ = exp(½(log 2 + log 2))
+    assert tuner.smoothed_violations["a"] == pytest.approx(1.0, rel=1e-15)
+    assert tuner.strengths["a"] == pytest.approx(2.0, rel=1e-15)
+    # fixed point λ = c / v, decreasing in the violation, whatever the start
+    for start in (1e-3, 1.0, 50.0):
+        t = EmpiricalBayes(("x", "y", "z"), strengths=start, rate=0.2, lambda_max=100.0)
+        for step in range(300):
+            t.update({"x": 0.1, "y": 1.0, "z": 0.0}, step)
+        lam = t.strengths
+        assert lam["x"] == pytest.approx(10.0, rel=1e-9)
+        assert lam["y"] == pytest.approx(1.0, rel=1e-9)
+        assert lam["z"] == pytest.approx(100.0, rel=1e-9)  # an exact symmetry: λ_max
+    capped = EmpiricalBayes("a", strengths=1.0, rate=1.0, max_step=0.1)
+    assert capped.update({"a": 1e-9}, 0)["a"] == pytest.approx(math.exp(0.1), rel=1e-15)
+
+
 def _stream(seed: int, n: int):
     rng = random.Random(seed)
     return [{k: rng.lognormvariate(-1.0, 1.0) for k in NAMES} for _ in range(n)]
 
 
-@pytest.mark.parametrize("kind", ["fixed", "kim", "dual_add", "dual_mul"])
+@pytest.mark.parametrize("kind", ["fixed", "kim", "dual_add", "dual_mul", "bayes"])
 def test_state_dict_resumes_bit_identically(kind):
     stream = _stream(1, 60)
     ref = _tuners()[kind]
@@ -222,6 +259,14 @@ def test_names_are_checked():
         lambda: DualAscent(0.1, mode="multiplicative", lambda_min=0.0),
         lambda: KimRescale(1.0, warmup=0),
         lambda: KimRescale(1.0, warmup=3, power=-1.0),
+        lambda: KimRescale(1.0, warmup=3, average_from=3),
+        lambda: KimRescale(1.0, warmup=3, rescale_to=-1.0),
+        lambda: EmpiricalBayes("a", rate=0.0),
+        lambda: EmpiricalBayes("a", rate=1.5),
+        lambda: EmpiricalBayes("a", scale=0.0),
+        lambda: EmpiricalBayes("a", lambda_min=0.0),
+        lambda: EmpiricalBayes("a", lambda_max=math.inf),
+        lambda: EmpiricalBayes(()),
     ],
 )
 def test_invalid_configurations_are_rejected(make):
