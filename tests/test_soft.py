@@ -12,10 +12,12 @@ import torch
 from conftest import _gen, _z3
 
 from equivariance.soft import (
+    LevelEstimate,
     Representation,
     SoftEquivariance,
     SymmetryType,
     available_symmetries,
+    confirmed_residuals,
     equivariance_penalty,
     equivariance_residuals,
     equivariant_basis,
@@ -344,3 +346,74 @@ def test_soft_equivariance_combines_penalties_with_the_shared_tuner():
         lam = soft.report(pen, step, scale=2.0)
     # so3 is exact, scaling broken: the rescale keeps so3's strength and weakens scaling's
     assert lam["so3"] == 1.0 and lam["scaling"] < 1e-6
+
+
+@pytest.mark.parametrize("output", ["invariant", "equivariant"])
+@pytest.mark.parametrize("name", ["so3", "translation", "scaling", "permutation"])
+def test_confirmed_violation_is_half_the_violation_on_noise_free_labels(name, output):
+    # y = f(x): the label residual vanishes and every term is ½‖f(gx) − ρ(g)f(x)‖²
+    sym, x = _sym(name, output), _x(name)
+    f = _linear_model(name) if output == "invariant" else _equivariant_breaking(name)
+    c = confirmed_residuals(f, x, f(x), sym, n_samples=3, generator=_gen(11))
+    r = equivariance_residuals(f, x, sym, n_samples=3, generator=_gen(11))
+    assert float(r.mean()) > 1e-3
+    torch.testing.assert_close(c, 0.5 * r, rtol=1e-12, atol=1e-14)
+
+
+def _equivariant_breaking(name: str):
+    """Points → points, equivariant under every type but ``name``."""
+    brk = _breaking(name)
+    return lambda x: _equivariant_model(x) * (1 + 0.3 * torch.tanh(brk(x)))[:, None, None]
+
+
+@pytest.mark.parametrize("name", ["so3", "permutation"])
+def test_confirmed_violation_ignores_spurious_and_measures_true_violation(name):
+    """Labels of an exact symmetry give C = 0 however non-invariant the model; labels that
+    break it give C = ½ E‖f* − f̄*‖² (Haar-invariant Gaussian inputs: the unbiased case)."""
+    sym = _sym(name)
+    x = _x(name, batch=2000, seed=3)
+    w = torch.randn(N_POINTS * 3, 2, generator=_gen(4), dtype=torch.float64)
+    spurious = lambda z: 0.5 * torch.tanh(z.reshape(z.shape[0], -1) @ w)  # noqa: E731
+    brk = _breaking(name)
+    broken = lambda z: _invariant_model(z) + brk(z)[:, None]  # noqa: E731
+    noise = 0.1 * torch.randn(x.shape[0], 2, generator=_gen(5), dtype=torch.float64)
+    # exact labels, non-invariant model: the violation R is large, C is zero
+    model = lambda z: _invariant_model(z) + spurious(z)  # noqa: E731
+    y = _invariant_model(x) + noise
+    c = confirmed_residuals(model, x, y, sym, n_samples=4, generator=_gen(6)).mean(0)
+    assert float(equivariance_penalty(model, x, sym, generator=_gen(6))) > 0.05
+    _z3(float(c.mean()), 0.0, float(c.std()) / math.sqrt(c.numel()))
+    # broken labels, the model equal to the target plus the spurious part
+    y = broken(x) + noise
+    model = lambda z: broken(z) + spurious(z)  # noqa: E731
+    c = confirmed_residuals(model, x, y, sym, n_samples=4, generator=_gen(7)).mean(0)
+    truth = equivariance_residuals(broken, x, sym, n_samples=64, generator=_gen(8)).mean(0) / 2
+    diff = c - truth
+    _z3(float(diff.mean()), 0.0, float(diff.std()) / math.sqrt(diff.numel()))
+    assert float(truth.mean()) > 0.01
+
+
+def test_soft_equivariance_estimates_levels_with_the_shrinkage_factor():
+    syms = {k: _sym(k) for k in ("so3", "permutation")}
+    tuner = KimRescale({"so3": 0.5, "permutation": 2.0}, warmup=1)
+    soft = SoftEquivariance(syms, tuner)
+    brk = _breaking("permutation")
+    f = lambda z: _invariant_model(z) + brk(z)[:, None]  # noqa: E731
+    x = _x("so3", batch=64, seed=9)
+    y = f(x) + 0.1 * torch.randn(64, 2, generator=_gen(11), dtype=torch.float64)
+    est = soft.estimate_levels(f, x, y, _gen(10), n_samples=4)
+    gen = _gen(10)  # the types draw from one generator, in order
+    for k, lam in tuner.strengths.items():
+        c = confirmed_residuals(f, x, y, syms[k], n_samples=4, generator=gen).mean(0)
+        assert est[k].value == pytest.approx(2 * (1 + 2 * lam) * float(c.mean()), rel=1e-12)
+        se = 2 * (1 + 2 * lam) * float(c.std()) / math.sqrt(c.numel())
+        assert est[k].stderr == pytest.approx(se, rel=1e-12)
+    assert abs(est["so3"].value) < 1e-12  # f is exactly so3-invariant: d = round-off
+    assert est["permutation"].value > 0.1
+    # the report floors each level at its resolution and divides by the scale
+    floor = {"so3": (0.0, 0.1), "permutation": (1.0, 0.1)}
+    lam = soft.report_levels(
+        {k: LevelEstimate(*v) for k, v in floor.items()}, 0, scale=2.0, resolution=2.0
+    )
+    assert tuner.mean_violations == pytest.approx({"so3": 0.1, "permutation": 0.5})
+    assert lam == pytest.approx({"so3": 0.5, "permutation": 2.0 / 5.0})

@@ -4,13 +4,17 @@ Weight-space form (:func:`equivariant_projector`, :func:`weight_penalty`): the
 EMLP projector onto equivariant linear maps, from Lie-algebra and discrete
 generators. Function-space form (:func:`equivariance_penalty`): Monte Carlo and
 Lie-algebra estimators of :math:`E_{x,g}\\lVert f(g·x) - ρ_{out}(g) f(x)\\rVert^2`
-for any model. Symmetry types live in a registry (:func:`get_symmetry`,
+for any model; :func:`confirmed_violation` measures on held-out labels the part of a
+model's violation the data support. Symmetry types live in a registry (:func:`get_symmetry`,
 :func:`register_symmetry`). Strengths are tuned by the shared tuners of
 :mod:`equivariance.strength` (:class:`SoftEquivariance` wires them up).
 """
 
 from ._function import (
+    LevelEstimate as LevelEstimate,
     SoftEquivariance as SoftEquivariance,
+    confirmed_residuals as confirmed_residuals,
+    confirmed_violation as confirmed_violation,
     equivariance_penalty as equivariance_penalty,
     equivariance_residuals as equivariance_residuals,
 )
@@ -30,6 +34,9 @@ from ._weight import (
 
 __all__ = [
     "SoftEquivariance",
+    "LevelEstimate",
+    "confirmed_residuals",
+    "confirmed_violation",
     "equivariance_penalty",
     "equivariance_residuals",
     "SymmetryType",

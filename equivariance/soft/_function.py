@@ -27,6 +27,42 @@ Estimators (``(S, B)`` = samples, batch; every row of the batch gets its own
   the group (for connected groups, iff equivariant), and is
   :math:`\lim_{t\to0} R_{mc}(t)/t^2`.
 
+**Level the data support** (:func:`confirmed_violation`). The violation R_j
+of a trained model mixes two things: the violation the data demand (the
+target's own, ε_j²) and a *spurious* violation, the part of the model's
+generalization error that is not invariant (large for a symmetry the
+architecture learns poorly: measured on the mixed-symmetry task, an MLP on raw
+coordinates keeps an so3 violation of 0.15 at λ = 0.3 where the exact target
+has 0, above the 0.05 of translation, whose level is ε² = 0.09). Held-out
+labels separate them. With :math:`d = f(g·x) - ρ_{out}(g) f(x)` and the
+transported label residual :math:`r = ρ_{out}(g)\,y - ρ_{out}(g) f(x)`,
+
+.. math::
+
+    C_j = \mathbb E_{(x, y), g}\big[\tfrac12 \lVert d\rVert^2 - \langle r, d\rangle\big]
+        = \tfrac12\Big(\mathbb E\lVert ρ(g) y - f(g·x)\rVert^2
+                       - \mathbb E\lVert ρ(g)(y - f(x))\rVert^2\Big)
+
+(second form for isometric ρ: half the increase of the held-out error when
+the transformed label is predicted from the transformed input). For an invariant
+output, with :math:`\bar h(x) = \mathbb E_g h(g·x)` the orbit average (an
+orthogonal projection when the input law is G-invariant), C_j =
+E[(y − f̄)(f − f̄)]: the covariance between the model's non-invariant part and
+the label. A spurious part, e − ē with e = f − f*, is orthogonal to the label's
+residual (y − f̄ = f* − f̄* − ē + noise), so **C_j = 0 in expectation for an
+exact symmetry, however non-invariant the model**, and C_j = ½ E‖f* − f̄*‖² =
+ε_j²/2 for f = f*. A regularized model keeps a fraction of the breaking term: in
+function space, for a flexible model and an invariant input law, minimizing
+E(y − f)² + λ E_g(f(gx) − f(x))² on each orbit gives f − f̄ = (f* − f̄*)/(1 + 2λ),
+so C_j = ε_j² / (2(1 + 2λ_j)) and :meth:`SoftEquivariance.estimate_levels`
+returns the shrinkage-corrected level 2(1 + 2λ_j) C_j. Measured on the task
+(MLP, 900 steps, 200 held-out points, λ = 0.3 for all): so3 −0.004…0.014 ± 0.015
+(exact), translation 0.04…0.06, scaling 0.08…0.09, permutation 0.38…0.48, against
+ε²/(2·1.6) = 0, 0.028, 0.11, 0.45 (translation is biased up: shifted inputs leave
+the input law, the orthogonality argument needs an invariant one).
+Needs held-out pairs: on training points an interpolating model has r ≈ 0 and
+C_j ≈ R_j/2, which is the mixture again.
+
 References: Kim, Lee, Yang & Lee, "Regularizing towards soft equivariance under
 mixed symmetries", ICML 2023; Finzi, Benton & Wilson, "Residual pathway priors
 for soft equivariance constraints", NeurIPS 2021; Otto et al., "A unified
@@ -36,7 +72,9 @@ framework to enforce, discover, and promote symmetry in machine learning", 2023
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 import torch
 from torch.func import jvp
@@ -44,7 +82,14 @@ from torch.func import jvp
 from ..strength import AbstractStrengthTuner
 from ._symmetry import SymmetryType, get_symmetry
 
-__all__ = ["equivariance_residuals", "equivariance_penalty", "SoftEquivariance"]
+__all__ = [
+    "equivariance_residuals",
+    "equivariance_penalty",
+    "confirmed_residuals",
+    "confirmed_violation",
+    "LevelEstimate",
+    "SoftEquivariance",
+]
 
 Tensor = torch.Tensor
 ESTIMATORS = ("mc", "lie")
@@ -136,6 +181,55 @@ def equivariance_penalty(
     return equivariance_residuals(f, x, symmetry, **kwargs).mean()
 
 
+def confirmed_residuals(
+    f: Callable[[Tensor], Tensor],
+    x: Tensor,
+    y: Tensor,
+    symmetry: SymmetryType | str,
+    *,
+    n_samples: int = 1,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Per-sample terms ``(S, B)`` of :math:`C_j`: ½‖d‖² − ⟨ρ(g)y − ρ(g)f(x), d⟩.
+
+    ``x``, ``y``: held-out inputs and labels (``y`` with the layout of ``f(x)``);
+    Monte Carlo over ``S`` group elements per row, as :func:`equivariance_residuals`.
+    """
+    sym = get_symmetry(symmetry)
+    S, B = int(n_samples), int(x.shape[0])
+    if S < 1:
+        raise ValueError(f"n_samples = {n_samples}: must be >= 1")
+    if y.shape[0] != B:
+        raise ValueError(f"x has {B} rows, y has {y.shape[0]}")
+    g = sym.sample(S * B, generator, x.dtype)
+    fx = _repeat(f(x), S)
+    rho_f = sym.act_out(g, fx)
+    d = f(sym.act_in(g, _repeat(x, S))) - rho_f
+    r = sym.act_out(g, _repeat(y.to(fx.dtype), S)) - rho_f
+    inner = (r * d).reshape(S * B, -1).sum(-1).reshape(S, B)
+    return 0.5 * _sq(d, S, B) - inner
+
+
+def confirmed_violation(
+    f: Callable[[Tensor], Tensor],
+    x: Tensor,
+    y: Tensor,
+    symmetry: SymmetryType | str,
+    **kwargs,
+) -> Tensor:
+    r""":math:`\hat C_j`, the mean of :func:`confirmed_residuals` (see the module docstring)."""
+    return confirmed_residuals(f, x, y, symmetry, **kwargs).mean()
+
+
+class LevelEstimate(NamedTuple):
+    """A held-out estimate of a symmetry type's approximation level ε_j²."""
+
+    value: float
+    """2 (1 + 2λ_j) Ĉ_j (output units squared; may be < 0 by noise)."""
+    stderr: float
+    """Its standard error over the held-out rows (group samples averaged per row)."""
+
+
 class SoftEquivariance:
     r"""One function-space regularizer per symmetry type, weighted by a shared strength tuner.
 
@@ -186,6 +280,54 @@ class SoftEquivariance:
             )
             for k, s in self.symmetries.items()
         }
+
+    @torch.no_grad()
+    def estimate_levels(
+        self,
+        f: Callable[[Tensor], Tensor],
+        x: Tensor,
+        y: Tensor,
+        generator: torch.Generator | None = None,
+        *,
+        n_samples: int = 8,
+    ) -> dict[str, LevelEstimate]:
+        """Held-out level estimates ε̂_j² = 2(1 + 2λ_j) Ĉ_j per type (module docstring).
+
+        The factor undoes the shrinkage of the breaking term by the current strength λ_j,
+        so the estimate does not fall because λ_j rose (no feedback through the tuner).
+        ``x``, ``y`` must be held out from training.
+        """
+        lam = self.tuner.strengths
+        out = {}
+        for k, s in self.symmetries.items():
+            c = confirmed_residuals(f, x, y, s, n_samples=n_samples, generator=generator)
+            per_row = c.mean(0).double()
+            fac = 2.0 * (1.0 + 2.0 * lam[k])
+            se = float(per_row.std()) / math.sqrt(per_row.numel()) if per_row.numel() > 1 else 0.0
+            out[k] = LevelEstimate(fac * float(per_row.mean()), fac * se)
+        return out
+
+    def report_levels(
+        self,
+        levels: Mapping[str, LevelEstimate],
+        step: int,
+        *,
+        scale: float = 1.0,
+        resolution: float = 2.0,
+    ) -> dict[str, float]:
+        """Send ``max(ε̂_j², resolution · stderr_j) / scale`` to the tuner; the new λ.
+
+        The floor is the estimate's resolution: a level within ``resolution`` standard
+        errors of zero cannot be told from an exact symmetry, and is reported as that
+        bound (a ratio rule such as :class:`~equivariance.strength.KimRescale` divides by
+        the smallest level, which must not be noise). ``scale`` (e.g. the held-out
+        error σ²) makes the levels dimensionless, as
+        :class:`~equivariance.strength.EmpiricalBayes` expects.
+        """
+        den = float(scale)
+        return self.tuner.update(
+            {k: max(e.value, resolution * e.stderr) / den for k, e in levels.items()}, step
+        )
 
     def regularizer(self, penalties: Mapping[str, Tensor]) -> Tensor:
         """:math:`\\sum_j λ_j \\hat R_j` with the tuner's current strengths."""
