@@ -18,8 +18,23 @@ sweep
 gaunt
     Gaunt tensor products (grid, fourier2d) vs the dense reference and e3nn's CG
     product, over L.
+frames
+    The frame-averaging wrapper vs its backbone (E(3), frame size 8), and vs the
+    backbone on the same stacked rows.
+backends
+    Numba and brian2 relaxations vs torch eager over network size x batch, and
+    whether the automatic backend choice ever picks the slower engine.
 
 Every benchmark pins torch to one intra-op thread.
 """
 
-BENCHMARKS = ("relaxation", "training_step", "training", "memory", "sweep", "gaunt")
+BENCHMARKS = (
+    "relaxation",
+    "training_step",
+    "training",
+    "memory",
+    "sweep",
+    "gaunt",
+    "frames",
+    "backends",
+)

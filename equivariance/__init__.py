@@ -1,6 +1,13 @@
 """equivariance: PyTorch equivariant layers used as neurosim workloads (DESIGN.md §6)."""
 
 from . import so3 as so3
+from .backbones import GNNBackbone as GNNBackbone, MLPBackbone as MLPBackbone
+from .frames import (
+    DegenerateFrameWarning as DegenerateFrameWarning,
+    Frame as Frame,
+    FrameAveraging as FrameAveraging,
+    pca_frame as pca_frame,
+)
 from .strength import (
     VIOLATION_CLIP as VIOLATION_CLIP,
     AbstractStrengthTuner as AbstractStrengthTuner,
@@ -13,6 +20,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "so3",
+    "GNNBackbone",
+    "MLPBackbone",
+    "DegenerateFrameWarning",
+    "Frame",
+    "FrameAveraging",
+    "pca_frame",
     "VIOLATION_CLIP",
     "AbstractStrengthTuner",
     "DualAscent",

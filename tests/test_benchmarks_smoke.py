@@ -17,5 +17,15 @@ def test_benchmarks_quick_mode_runs():
         timeout=300,
     )
     assert r.returncode == 0, r.stderr[-2000:]
-    for section in ("relaxation", "training_step", "training:", "memory", "sweep", "summary"):
-        assert section in r.stdout
+    for section in (
+        "relaxation",
+        "training_step",
+        "training:",
+        "memory",
+        "sweep",
+        "gaunt",
+        "frames",
+        "backends",
+        "summary",
+    ):
+        assert section in r.stdout, section

