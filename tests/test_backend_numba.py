@@ -76,6 +76,45 @@ def test_free_fixed_point_matches_torch(activation, integrator):
     assert got.residual.shape == ref.residual.shape == (x.shape[0],)
 
 
+def test_inlined_exp_and_activations_match_libm():
+    """The kernel's vectorisable e^x and ρ against numpy's libm-based reference (float64)."""
+    import numpy as np
+    from numba import njit
+
+    from neurosim.backends.numba._kernel import _activate_real, _exp_neg
+
+    @njit
+    def exp_all(x, out):
+        for i in range(x.shape[0]):
+            out[i] = _exp_neg(x[i])
+
+    x = -np.concatenate([np.linspace(0.0, 708.0, 100_001), np.random.default_rng(0).random(10_000)])
+    got = np.empty_like(x)
+    exp_all(x, got)
+    assert (np.abs(got - np.exp(x)) <= np.spacing(np.exp(x))).all()  # within 1 ulp
+    special = np.array([np.nan, -np.inf, -708.5, -1e4, -0.0])
+    exp_all(special, got[:5])
+    assert np.isnan(got[0]) and (got[1:4] == 0.0).all() and got[4] == 1.0
+
+    z = np.concatenate([np.linspace(-175.0, 175.0, 70_001), [0.0, -0.0, 1e-300, -1e-300]])
+
+    def sigmoid(v):
+        e = np.exp(-np.abs(v))
+        return np.where(v >= 0, 1.0, e) / (1.0 + e)
+
+    refs = [sigmoid(z), np.tanh(z), sigmoid(4 * z - 2), sigmoid(z) * (1 + z * (1 - sigmoid(z)))]
+    s = np.empty_like(z)
+    for code, ref in enumerate(refs):
+        _activate_real(z, s, code)
+        assert np.abs(s - ref).max() <= 4 * np.finfo(np.float64).eps
+    _activate_real(z, s, 0)
+    assert (np.abs(s - refs[0]) <= 2 * np.spacing(refs[0])).all()  # sigmoid: 2 ulp, tails too
+    edge = np.array([np.nan, np.inf, -np.inf])
+    for code in range(3):
+        _activate_real(edge, s[:3], code)
+        assert np.isnan(s[0]) and s[1] == 1.0 and s[2] == (-1.0 if code == 1 else 0.0)
+
+
 def test_fixed_budget_trajectory_and_diagnostics_match_torch():
     net, x, _ = _net()
     with torch.no_grad():

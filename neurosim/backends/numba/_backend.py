@@ -13,8 +13,11 @@ non-dense layers, per-step read noise, activations other than sigmoid, tanh,
 shifted sigmoid and dsilu, nudges that are not affine in s_L, and relaxations
 that autograd must record (BPTT).
 
-Complex probes relax complex128 states (float32 networks too; the result is
-cast to complex64 as torch would return it).
+Complex probes relax complex states at the network's precision, packed as
+torch packs them (real and imaginary parts as separate real columns, so the maps
+stay real GEMMs); the result is complex64 or complex128 as torch returns it.
+The kernel's layout (unit-major, units ordered by layer parity, two GEMMs per
+step) is described in ``_kernel.py``.
 """
 
 from __future__ import annotations
@@ -34,17 +37,6 @@ NOISE_CHUNK_BYTES = 64 * 2**20
 """Largest block of pre-drawn thermal noise held at once (steps are run in chunks)."""
 
 _ENGINE = "numba"
-
-
-def _flat(ts) -> np.ndarray:
-    return np.ascontiguousarray(np.concatenate([t.reshape(-1) for t in ts])) if ts else None
-
-
-def _offsets(mats) -> np.ndarray:
-    off = [0]
-    for m in mats:
-        off.append(off[-1] + m.numel())
-    return np.asarray(off[:-1] if mats else [0], dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -91,11 +83,11 @@ class NumbaBackend(AbstractBackend):
             )
         act = activation_code(network, _ENGINE)
         system = dense_system(network, x, _ENGINE, bound=bound, drive_offset=drive_offset)
-        batch, n_total = system.h.shape
+        batch = system.h.shape[0]
         rdtype = network.dtype
         np_real = np.float32 if rdtype == torch.float32 else np.float64
         lead: tuple[int, ...] = (batch,)
-        complex_out = None
+        cplx = False
         if beta is not None:
             if nudge is None:
                 raise ValueError("relax: a nudge function g(s_L) is required with beta")
@@ -105,57 +97,54 @@ class NumbaBackend(AbstractBackend):
                     f"relax: beta must be a 1-d tensor of probes, got shape {tuple(beta.shape)}"
                 )
             lead = (beta.shape[0], batch)
-            if beta.is_complex():
-                complex_out = torch.promote_types(rdtype, torch.complex64)
-        # kernel dtypes: real states at the network's precision, complex states in complex128
-        state_np = np.complex128 if complex_out is not None else np_real
-        par_np = np.float64 if complex_out is not None else np_real
+            cplx = beta.is_complex()
         k = lead[0] if len(lead) == 2 else 1
-        rows = k * batch
+        m = k * batch  # logical rows; packed complex states have 2m columns
+        layout = _Layout.of(system.sizes)
+        n_total = layout.n_total
 
         def par(t) -> np.ndarray:
-            return np.ascontiguousarray(t.detach().cpu().numpy().astype(par_np, copy=False))
+            return t.detach().cpu().numpy().astype(np_real, copy=False)
 
-        sizes = np.asarray(system.sizes, dtype=np.int64)
-        # transposed (sending × receiving) for the kernel's axpy inner loop
-        w = _flat([par(m.T) for m in system.forward]) if system.forward else np.zeros(0, par_np)
-        fb = _flat([par(m.T) for m in system.feedback]) if system.feedback else np.zeros(0, par_np)
-        w_off, fb_off = _offsets(system.forward), _offsets(system.feedback)
-        gain = np.ones(n_total, par_np) if system.gain is None else par(system.gain)
-        offset = np.zeros(n_total, par_np) if system.offset is None else par(system.offset)
-        h = np.ascontiguousarray(
-            np.broadcast_to(par(system.h), (k, batch, n_total)).reshape(rows, n_total),
-            dtype=state_np,
+        m_eo, m_oe = layout.maps(system, par, np_real)
+        scaled = system.gain is not None or system.offset is not None
+        gain = np.ones(n_total, np_real) if system.gain is None else par(system.gain)[layout.perm]
+        offset = (
+            np.zeros(n_total, np_real) if system.offset is None else par(system.offset)[layout.perm]
         )
+        cols = 2 * m if cplx else m
+        h = np.zeros((n_total, cols), np_real)
+        h[:, :m] = np.tile(par(system.h).T[layout.perm], (1, k))
         n_out = system.sizes[-1]
+        out_lo = layout.pos[-1]
         if beta is not None:
             a_t, c_t = affine_nudge(nudge, torch.zeros(batch, n_out, dtype=rdtype), _ENGINE)
-            a, c = par(a_t), par(c_t)
-            b_np = beta.detach().cpu().numpy().astype(state_np)
-            beta_rows = np.ascontiguousarray(np.repeat(b_np, batch))
+            a_ident = bool(torch.equal(a_t, torch.eye(n_out, dtype=rdtype).expand_as(a_t)))
+            a = np.zeros((1, 1, 1), np_real) if a_ident else np.ascontiguousarray(par(a_t))
+            c = np.ascontiguousarray(par(c_t))
+            b_np = beta.detach().cpu().numpy()
+            beta_re = np.ascontiguousarray(np.repeat(b_np.real.astype(np_real), batch))
+            beta_im = np.ascontiguousarray(np.repeat(b_np.imag.astype(np_real), batch))
         else:
-            a = np.zeros((1, n_out, n_out), par_np)
-            c = np.zeros((1, n_out), par_np)
-            beta_rows = np.zeros(rows, state_np)
-        if u0 is None:
-            u = np.zeros((rows, n_total), state_np)
-        else:
-            parts = [
-                t.detach().expand(*lead, *shape).reshape(rows, -1)
-                for t, shape in zip(u0, network.shapes, strict=True)
-            ]
-            u0_t = torch.cat(parts, dim=-1)
-            u0_np = u0_t.cpu().numpy()
-            u = np.ascontiguousarray(u0_np.astype(state_np))
+            a_ident, a = True, np.zeros((1, 1, 1), np_real)
+            c = np.zeros((1, n_out), np_real)
+            beta_re = beta_im = np.zeros(m, np_real)
+        u = np.zeros((n_total, cols), np_real)
+        if u0 is not None:
+            for t, shape, pos in zip(u0, network.shapes, layout.pos, strict=True):
+                v = t.detach().expand(*lead, *shape).reshape(m, -1).cpu().numpy().T
+                u[pos : pos + shape[0], :m] = v.real
+                if cplx and np.iscomplexobj(v):
+                    u[pos : pos + shape[0], m:] = v.imag
         s = np.empty_like(u)
         phi = np.empty_like(u)
-        res = np.zeros(rows, np.float64)
+        res = np.zeros(m, np_real)
         eta = float(integrator.rate)
         hw = network.hardware
         noisy = hw.state_noise([torch.empty(1, dtype=rdtype)], eta) is not None
-        empty_noise = np.zeros((0, rows, n_total), par_np)
+        empty_noise = np.zeros((0, 0, 0), np_real)
         if noisy:
-            per_step = rows * n_total * np.dtype(par_np).itemsize
+            per_step = m * n_total * np.dtype(np_real).itemsize
             chunk = max(1, NOISE_CHUNK_BYTES // per_step)
             chunk = max(check_every, chunk // check_every * check_every)
         else:
@@ -167,11 +156,11 @@ class NumbaBackend(AbstractBackend):
             if noisy and t1 > t0:
                 like = [torch.empty(t1 - t0, k, batch, n, dtype=rdtype) for n in system.sizes]
                 drawn = hw.state_noise(like, eta)
-                noise = par(torch.cat(drawn, dim=-1).reshape(t1 - t0, rows, n_total))
+                noise = layout.unit_major([par(d).reshape(t1 - t0, m, -1) for d in drawn])
             t_stop, status = relax_kernel(
-                u, h, w, w_off, fb, fb_off, sizes, beta_rows, a, c, beta is not None,
-                gain, offset, act, eta, t0, t1, t1 >= steps, check_every, float(tol),
-                noise, s, phi, res,
+                u, h, m_eo, m_oe, layout.n_even, gain, offset, scaled, act, cplx, out_lo,
+                out_lo + n_out, beta_re, beta_im, a, a_ident, c, beta is not None, eta, t0, t1,
+                t1 >= steps, check_every, float(tol), noise, s, phi, res,
             )  # fmt: skip
             if status != 0 or t1 >= steps:
                 break
@@ -181,19 +170,89 @@ class NumbaBackend(AbstractBackend):
                 f"relaxation diverged: non-finite state by step {t_stop} (numba backend)"
             )
 
-        out_dtype = complex_out if complex_out is not None else rdtype
-        res_dtype = rdtype if complex_out is None else torch.float64
-        if complex_out == torch.complex64:
-            res_dtype = torch.float32
-
         def split(arr: np.ndarray) -> list[torch.Tensor]:
-            t = torch.from_numpy(arr).to(out_dtype).reshape(*lead, n_total)
-            return list(torch.split(t, list(system.sizes), dim=-1))
+            out = []
+            for pos, (n,) in zip(layout.pos, network.shapes, strict=True):
+                rows = arr[pos : pos + n]
+                t = torch.from_numpy(np.ascontiguousarray(rows[:, :m].T))
+                if cplx:
+                    t = torch.complex(t, torch.from_numpy(np.ascontiguousarray(rows[:, m:].T)))
+                out.append(t.reshape(*lead, n))
+            return out
 
-        residual = torch.from_numpy(res).to(res_dtype).reshape(lead)
+        residual = torch.from_numpy(res).reshape(lead)
         if progress is not None:
             progress.update(t_stop, float(residual.max()) if residual.numel() else 0.0)
         return RelaxResult(split(u), split(s), int(t_stop), residual, residual <= tol, tol)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The kernel's unit order: even state layers (0, 2, …) first, then odd ones.
+
+    Attributes
+    ----------
+    sizes : tuple of int
+        (n_1, …, n_L) in network order.
+    pos : tuple of int
+        Row of layer l's first unit in the kernel's ``(N, R)`` arrays.
+    n_even : int
+        Units in the even layers (the rows of Φ_E).
+    perm : ndarray
+        ``(N,)`` network-order unit index of each kernel row.
+    """
+
+    sizes: tuple[int, ...]
+    pos: tuple[int, ...]
+    n_even: int
+    perm: np.ndarray
+
+    @property
+    def n_total(self) -> int:
+        return sum(self.sizes)
+
+    @staticmethod
+    def of(sizes) -> _Layout:
+        sizes = tuple(int(n) for n in sizes)
+        order = list(range(0, len(sizes), 2)) + list(range(1, len(sizes), 2))
+        natural = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        pos = [0] * len(sizes)
+        row = 0
+        for l in order:
+            pos[l] = row
+            row += sizes[l]
+        perm = np.concatenate([np.arange(natural[l], natural[l + 1]) for l in order])
+        n_even = sum(sizes[0::2])
+        return _Layout(sizes, tuple(pos), n_even, perm)
+
+    def maps(self, system, par, np_real) -> tuple[np.ndarray, np.ndarray]:
+        """(M_EO, M_OE): the even rows' map from the odd units and the odd rows' from the even.
+
+        W_l (forward, layer l−1 → l) and B_l (feedback, l+1 → l) land in the block of
+        their receiving layer's rows and sending layer's columns.
+        """
+        ne, n = self.n_even, self.n_total
+        m_eo = np.zeros((ne, n - ne), np_real)
+        m_oe = np.zeros((n - ne, ne), np_real)
+
+        def place(recv: int, send: int, w) -> None:
+            target, r0, c0 = (m_eo, 0, ne) if recv % 2 == 0 else (m_oe, ne, 0)
+            r, c = self.pos[recv] - r0, self.pos[send] - c0
+            target[r : r + self.sizes[recv], c : c + self.sizes[send]] = par(w)
+
+        for l, w in enumerate(system.forward, start=1):
+            place(l, l - 1, w)
+        for l, b in enumerate(system.feedback):
+            place(l, l + 1, b)
+        return m_eo, m_oe
+
+    def unit_major(self, parts) -> np.ndarray:
+        """Per-layer ``(T, M, n_l)`` arrays → one ``(T, N, M)`` array in kernel row order."""
+        t, m = parts[0].shape[:2]
+        out = np.empty((t, self.n_total, m), parts[0].dtype)
+        for part, pos, n in zip(parts, self.pos, self.sizes, strict=True):
+            out[:, pos : pos + n] = part.transpose(0, 2, 1)
+        return out
 
 
 def _needs_graph(network, x, drive_offset) -> bool:

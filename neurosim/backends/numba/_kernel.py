@@ -1,189 +1,290 @@
 r"""The compiled relaxation loop (numba): every step of one relaxation in one call.
 
-States are rows of a ``(M, N)`` array, M = K·B (probes × batch), the L layers
-side by side in N = Σ n_l columns. Per step and row (DESIGN.md §2):
+Layout (chosen for BLAS and SIMD, see ``benchmarks/backends.py`` for the numbers)
+---------------------------------------------------------------------------------
+States are *unit-major*: one real ``(N, R)`` array per quantity (u, s = ρ(u), Φ, h),
+a row per unit and a column per relaxed row, R = K·B (probes × batch). Complex
+states are *packed* as torch packs them: R = 2·K·B columns, the real parts in
+columns ``0 … M−1`` and the imaginary parts in ``M … 2M−1`` (M = K·B), so every
+map stays one real GEMM. The units are ordered by *layer parity*: the even state
+layers (0, 2, …) first, then the odd ones. A layered network only couples
+neighbouring layers, so with that order
 
-    s = ρ(g ⊙ u + o)
-    Φ_l = h_l + W_l s_{l-1} + B_l s_{l+1}   (+ β_m (A_b s_L + c_b) on the output layer)
-    u ← Φ                      (η = 1, fixed point)
-    u ← u + η (Φ − u)          (leaky Euler, η = dt/τ)
-    u ← u + noise[t]           (thermal, pre-drawn σ √η ξ; may be empty)
+.. math::
+
+    Φ = \begin{pmatrix} Φ_E \\ Φ_O \end{pmatrix}
+      = \begin{pmatrix} 0 & M_{EO} \\ M_{OE} & 0 \end{pmatrix}
+        \begin{pmatrix} s_E \\ s_O \end{pmatrix} + h ,
+
+and one step is **two** GEMMs (``np.dot`` → BLAS) on contiguous row blocks,
+with no zero block computed for three state layers (deeper networks carry the
+zero blocks of M_EO/M_OE between layers two apart). Per step (DESIGN.md §2):
+
+    s = ρ(g ⊙ u + o)                   (vectorised; exp inlined, see _exp_neg)
+    Φ = M s + h (+ β_m (A_b s_L + c_b) on the output layer)
+    u ← Φ                              (η = 1, fixed point)
+    u ← u + η (Φ − u)                  (leaky Euler, η = dt/τ)
+    u ← u + noise[t]                   (thermal, pre-drawn σ √η ξ, real parts; may be empty)
 
 with the convergence check every ``check_every`` steps exactly as
-:func:`neurosim.substrate.relax` does it. Three signatures are compiled
-(float64, float32 and complex128 states; weights are always real), cached on
-disk (``cache=True``). ``fastmath`` allows reassociation and contraction only:
-NaN and inf keep their meaning, so a diverging relaxation is still caught.
+:func:`neurosim.substrate.relax` does it. Two signatures are compiled (float64
+and float32 arrays; complex states are packed real arrays), cached on disk
+(``cache=True``). No ``fastmath``: every operation rounds as IEEE says, which is
+what keeps the fixed points within 1e-10 of torch's and NaN/inf meaningful.
+
+Why not the obvious loop: the previous kernel ran, per row, an axpy over the
+receiving layer for every sending unit (inner loops of 4–96 elements, restarted
+N times per row, Φ reloaded and stored each time) and a libm ``exp`` call per
+unit; it ran at ~1 GFLOP/s and ~4.6 ns per activation on this machine, 4× slower
+than the GEMM form at n = B = 64.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, types
-from numba.extending import overload
-
-_FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+from numba.extending import intrinsic, overload
 
 SIGMOID, TANH, SHIFTED_SIGMOID, DSILU = 0, 1, 2, 3
 
 RUNNING, CONVERGED, NON_FINITE = 0, 1, 2
 
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01  # fdlibm's split of ln 2: k·_LN2_HI is exact for |k| < 2^11
+_LN2_LO = 1.90821492927058770002e-10
+_SHIFT = 6755399441055744.0  # 1.5·2^52: (t + _SHIFT) − _SHIFT rounds t to the nearest integer
+_EXP_MIN = -708.0  # exp(x) for x below this is < 3.3e-308: returned as 0
+
+
+@intrinsic
+def _f64_from_bits(typingctx, bits):
+    """Reinterpret an int64 as the float64 with those bits (an LLVM bitcast, vectorisable)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _exp_neg(x):
+    """e^x for x ≤ 0 (NaN → NaN, x < −708 → 0) in branch-free arithmetic LLVM vectorises.
+
+    x = k ln 2 + r with k = round(x / ln 2) and |r| ≤ ln2/2 (Cody–Waite, two-part
+    ln 2); e^r by its Taylor series to r¹³ (truncation < 4e-18 relative); 2^k from
+    the exponent bits. Within 2 ulp of libm's ``exp`` over [−708, 0] (tested);
+    libm's scalar call cannot be vectorised without SVML, which is not available.
+    """
+    xc = _EXP_MIN if x < _EXP_MIN else x  # NaN compares false and stays NaN
+    kf = (xc * _LOG2E + _SHIFT) - _SHIFT
+    r = (xc - kf * _LN2_HI) - kf * _LN2_LO
+    p = r * (1.0 / 6227020800.0) + 1.0 / 479001600.0  # Horner, 1/k! for k = 13 … 0
+    p = p * r + 1.0 / 39916800.0
+    p = p * r + 1.0 / 3628800.0
+    p = p * r + 1.0 / 362880.0
+    p = p * r + 1.0 / 40320.0
+    p = p * r + 1.0 / 5040.0
+    p = p * r + 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 1.0 / 2.0
+    p = p * r + 1.0
+    p = p * r + 1.0
+    k = np.int64(kf if kf == kf else 0.0)  # NaN: any k, p carries the NaN
+    e = p * _f64_from_bits((k + 1023) << 52)
+    return 0.0 if x < _EXP_MIN else e
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _sigmoid_real(z):
+    """σ(z) = 1/(1 + e^{−z}), as e^{−|z|} / (1 + e^{−|z|}) for z < 0 (stable on both tails)."""
+    e = _exp_neg(-abs(z))
+    return (1.0 if z >= 0 else e) / (1.0 + e)
+
 
 def _sigmoid(z):
-    """σ(z) = 1/(1 + e^{-z}) (compiled through the overloads below)."""
-    raise NotImplementedError("compiled only")
-
-
-def _tanh(z):
-    """tanh z (compiled through the overloads below)."""
+    """σ(z) for complex z (compiled through the overload below)."""
     raise NotImplementedError("compiled only")
 
 
 @overload(_sigmoid)
 def _sigmoid_impl(z):
-    if isinstance(z, types.Complex):
-
-        def impl(z):  # the real-arithmetic form of neurosim.substrate.sigmoid
-            a, b = z.real, z.imag
-            t = np.exp(-abs(a))
-            tc = np.cos(b) * t
-            tt = t * t
-            q = 1.0 / (tt + 2.0 * tc + 1.0)
-            re = ((1.0 if a >= 0 else tt) + tc) * q
-            return complex(re, np.sin(b) * t * q)
-
-        return impl
-
-    def impl(z):  # stable on both tails
-        if z >= 0:
-            return 1.0 / (1.0 + np.exp(-z))
-        e = np.exp(z)
-        return e / (1.0 + e)
+    def impl(z):  # the real-arithmetic form of neurosim.substrate.sigmoid
+        a, b = z.real, z.imag
+        t = np.exp(-abs(a))
+        tc = np.cos(b) * t
+        tt = t * t
+        q = 1.0 / (tt + 2.0 * tc + 1.0)
+        re = ((1.0 if a >= 0 else tt) + tc) * q
+        return complex(re, np.sin(b) * t * q)
 
     return impl
 
 
-@overload(_tanh)
-def _tanh_impl(z):
-    if isinstance(z, types.Complex):
-        return lambda z: 2.0 * _sigmoid(2.0 * z) - 1.0  # as the torch activation computes it
-    return lambda z: np.tanh(z)
-
-
-@njit(cache=True)
-def _rho(z, act):
+@njit(cache=True, error_model="numpy")
+def _rho_complex(z, act):
     if act == SIGMOID:
         return _sigmoid(z)
     if act == TANH:
-        return _tanh(z)
+        return 2.0 * _sigmoid(2.0 * z) - 1.0  # as the torch activation computes it
     if act == SHIFTED_SIGMOID:
         return _sigmoid(4.0 * z - 2.0)
     s = _sigmoid(z)  # DSILU
     return s * (1.0 + z * (1.0 - s))
 
 
-@njit(cache=True, fastmath=_FASTMATH)
-def _drive(u, h, w, w_off, fb, fb_off, sizes, offs, beta, a, c, nudged, gain, offset, act, s, phi):
-    """s = ρ(g u + o) and φ = Φ(s) + β g(s) for every row.
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _activate_real(z, s, act):
+    """s = ρ(z) elementwise over flat contiguous arrays; one loop per activation (SIMD)."""
+    n = z.shape[0]
+    if act == SIGMOID:
+        for i in range(n):
+            s[i] = _sigmoid_real(z[i])
+    elif act == TANH:
+        for i in range(n):
+            s[i] = np.tanh(z[i])
+    elif act == SHIFTED_SIGMOID:
+        for i in range(n):
+            s[i] = _sigmoid_real(4.0 * z[i] - 2.0)
+    else:  # DSILU
+        for i in range(n):
+            zi = z[i]
+            si = _sigmoid_real(zi)
+            s[i] = si * (1.0 + zi * (1.0 - si))
 
-    The maps are stored transposed (``w``: W_lᵀ, ``fb``: B_lᵀ, row-major, flat) so
-    the inner loop is an axpy over the receiving layer: contiguous, no reduction,
-    vectorised by LLVM.
-    """
-    m_rows, n = u.shape
-    n_layers = sizes.shape[0]
+
+@njit(cache=True, error_model="numpy")
+def _activate(u, gain, offset, scaled, act, cplx, m, s):
+    """s = ρ(g ⊙ u + o) on the ``(N, R)`` state (packed Re | Im columns when ``cplx``)."""
+    n, r_cols = u.shape
+    if cplx:
+        for i in range(n):
+            g, o = gain[i], offset[i]
+            for r in range(m):
+                v = _rho_complex(complex(g * u[i, r] + o, g * u[i, m + r]), act)
+                s[i, r] = v.real
+                s[i, m + r] = v.imag
+        return
+    if scaled:  # z = g u + o into s, then ρ in place
+        for i in range(n):
+            g, o = gain[i], offset[i]
+            for r in range(r_cols):
+                s[i, r] = g * u[i, r] + o
+        _activate_real(s.ravel(), s.ravel(), act)
+    else:
+        _activate_real(u.ravel(), s.ravel(), act)
+
+
+@njit(cache=True, error_model="numpy")
+def _drive(u, m_eo, m_oe, n_even, gain, offset, scaled, act, cplx, m, out_lo, out_hi,
+           beta_re, beta_im, a, a_ident, c, nudged, s, phi):  # fmt: skip
+    """s = ρ(g u + o) and Φ − h = M s (+ β g(s_L)) for every column (h is added by the caller)."""
+    _activate(u, gain, offset, scaled, act, cplx, m, s)
+    n = u.shape[0]
+    if n_even < n:
+        np.dot(m_eo, s[n_even:], phi[:n_even])
+        np.dot(m_oe, s[:n_even], phi[n_even:])
+    else:  # a single state layer: no state-to-state map
+        phi[:, :] = 0.0
+    if not nudged:
+        return
     batch = c.shape[0]
-    for m in range(m_rows):
-        um, sm, pm, hm = u[m], s[m], phi[m], h[m]
-        for i in range(n):
-            sm[i] = _rho(gain[i] * um[i] + offset[i], act)
-        for i in range(n):
-            pm[i] = hm[i]
-        for l in range(n_layers):
-            o, k = offs[l], sizes[l]
-            if l > 0:
-                kp, op = sizes[l - 1], offs[l - 1]
-                for j in range(kp):
-                    sj = sm[op + j]
-                    base = w_off[l - 1] + j * k
-                    for i in range(k):
-                        pm[o + i] += w[base + i] * sj
-            if l + 1 < n_layers:
-                kn, on = sizes[l + 1], offs[l + 1]
-                for j in range(kn):
-                    sj = sm[on + j]
-                    base = fb_off[l] + j * k
-                    for i in range(k):
-                        pm[o + i] += fb[base + i] * sj
-        if nudged:
-            b = m % batch
-            o, k = offs[n_layers - 1], sizes[n_layers - 1]
-            for i in range(k):
-                g = c[b, i] + 0.0 * sm[o]
+    k = out_hi - out_lo
+    for r in range(m):
+        b = r % batch
+        br, bi = beta_re[r], beta_im[r]
+        for i in range(k):
+            if a_ident:
+                g_re = s[out_lo + i, r] + c[b, i]
+                g_im = s[out_lo + i, m + r] if cplx else 0.0
+            else:
+                g_re, g_im = c[b, i], 0.0
                 for j in range(k):
-                    g += a[b, i, j] * sm[o + j]
-                pm[o + i] += beta[m] * g
+                    g_re += a[b, i, j] * s[out_lo + j, r]
+                    if cplx:
+                        g_im += a[b, i, j] * s[out_lo + j, m + r]
+            if cplx:
+                phi[out_lo + i, r] += br * g_re - bi * g_im
+                phi[out_lo + i, m + r] += br * g_im + bi * g_re
+            else:
+                phi[out_lo + i, r] += br * g_re
 
 
-@njit(cache=True, fastmath=_FASTMATH)
+@njit(cache=True, error_model="numpy")
+def _residual(u, phi, h, m, cplx, res):
+    """res[r] = ‖Φ − u‖₂ (Φ = phi + h) over all units and both packed parts of logical row r."""
+    n = u.shape[0]
+    res[:] = 0.0
+    for i in range(n):
+        for r in range(m):
+            d = (phi[i, r] + h[i, r]) - u[i, r]
+            res[r] += d * d
+        if cplx:
+            for r in range(m, 2 * m):
+                d = (phi[i, r] + h[i, r]) - u[i, r]
+                res[r - m] += d * d
+    for r in range(m):
+        res[r] = np.sqrt(res[r])
+
+
+@njit(cache=True, error_model="numpy")
+def _update(u, phi, h, eta, noise_t, m):
+    """u ← Φ or u + η (Φ − u), Φ = phi + h, then + noise on the first ``m`` columns."""
+    n, r_cols = u.shape
+    if eta == 1.0:
+        for i in range(n):
+            for r in range(r_cols):
+                u[i, r] = phi[i, r] + h[i, r]
+    else:
+        for i in range(n):
+            for r in range(r_cols):
+                u[i, r] += eta * ((phi[i, r] + h[i, r]) - u[i, r])
+    if noise_t.shape[0] > 0:
+        for i in range(n):
+            for r in range(m):
+                u[i, r] += noise_t[i, r]
+
+
+@njit(cache=True, error_model="numpy")
 def relax_kernel(
-    u, h, w, w_off, fb, fb_off, sizes, beta, a, c, nudged, gain, offset, act, eta,
-    t0, t1, final, check_every, tol, noise, s, phi, res,
+    u, h, m_eo, m_oe, n_even, gain, offset, scaled, act, cplx, out_lo, out_hi,
+    beta_re, beta_im, a, a_ident, c, nudged, eta, t0, t1, final, check_every, tol, noise,
+    s, phi, res,
 ):  # fmt: skip
-    """Run steps ``t0 … t1−1`` in place on ``u``; returns (steps, status).
+    """Run steps ``t0 … t1−1`` in place on ``u`` ``(N, R)``; returns (steps, status).
 
     status CONVERGED: stopped at a check with max residual ≤ tol (``u``, ``s``,
     ``res`` describe the state at that step, steps = t). NON_FINITE: a check saw
     a non-finite residual. RUNNING: the chunk ended; with ``final`` set, ``s`` and
-    ``res`` are evaluated at the returned state (steps = t1).
+    ``res`` are evaluated at the returned state (steps = t1). ``noise`` is
+    ``(T, N, M)`` for the real parts (or ``(0, 0, 0)``: noise-free).
     """
-    m_rows, n = u.shape
-    n_layers = sizes.shape[0]
-    offs = np.zeros(n_layers, dtype=np.int64)
-    for l in range(1, n_layers):
-        offs[l] = offs[l - 1] + sizes[l - 1]
-    has_noise = noise.shape[0] > 0
+    r_cols = u.shape[1]
+    m = r_cols // 2 if cplx else r_cols
     for t in range(t0, t1):
-        _drive(u, h, w, w_off, fb, fb_off, sizes, offs, beta, a, c, nudged, gain, offset, act,
-               s, phi)  # fmt: skip
+        _drive(u, m_eo, m_oe, n_even, gain, offset, scaled, act, cplx, m, out_lo, out_hi,
+               beta_re, beta_im, a, a_ident, c, nudged, s, phi)  # fmt: skip
         if (t + 1) % check_every == 0:
+            _residual(u, phi, h, m, cplx, res)
             rmax = 0.0
             finite = True
-            for m in range(m_rows):
-                acc = 0.0
-                for i in range(n):
-                    d = phi[m, i] - u[m, i]
-                    acc += d.real * d.real + d.imag * d.imag
-                r = np.sqrt(acc)
-                res[m] = r
-                if not np.isfinite(r):
+            for r in range(m):
+                if not np.isfinite(res[r]):
                     finite = False
-                elif r > rmax:
-                    rmax = r
+                elif res[r] > rmax:
+                    rmax = res[r]
             if not finite:
                 return t, NON_FINITE
             if rmax <= tol:
                 return t, CONVERGED
-        tn = t - t0
-        for m in range(m_rows):
-            for i in range(n):
-                if eta == 1.0:
-                    v = phi[m, i]
-                else:
-                    v = u[m, i] + eta * (phi[m, i] - u[m, i])
-                if has_noise:
-                    v += noise[tn, m, i]
-                u[m, i] = v
+        _update(u, phi, h, eta, noise[t - t0] if noise.shape[0] > 0 else u[:0], m)
     if final:
-        _drive(u, h, w, w_off, fb, fb_off, sizes, offs, beta, a, c, nudged, gain, offset, act,
-               s, phi)  # fmt: skip
-        for m in range(m_rows):
-            acc = 0.0
-            for i in range(n):
-                d = phi[m, i] - u[m, i]
-                acc += d.real * d.real + d.imag * d.imag
-            res[m] = np.sqrt(acc)
-        for m in range(m_rows):
-            if not np.isfinite(res[m]):
+        _drive(u, m_eo, m_oe, n_even, gain, offset, scaled, act, cplx, m, out_lo, out_hi,
+               beta_re, beta_im, a, a_ident, c, nudged, s, phi)  # fmt: skip
+        _residual(u, phi, h, m, cplx, res)
+        for r in range(m):
+            if not np.isfinite(res[r]):
                 return t1, NON_FINITE
     return t1, RUNNING
