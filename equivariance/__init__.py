@@ -1,6 +1,6 @@
 """equivariance: PyTorch equivariant layers used as neurosim workloads (DESIGN.md §6)."""
 
-from . import so3 as so3
+from . import so3 as so3, soft as soft
 from .backbones import GNNBackbone as GNNBackbone, MLPBackbone as MLPBackbone
 from .frames import (
     DegenerateFrameWarning as DegenerateFrameWarning,
@@ -12,6 +12,7 @@ from .strength import (
     VIOLATION_CLIP as VIOLATION_CLIP,
     AbstractStrengthTuner as AbstractStrengthTuner,
     DualAscent as DualAscent,
+    EmpiricalBayes as EmpiricalBayes,
     FixedStrength as FixedStrength,
     KimRescale as KimRescale,
 )
@@ -20,6 +21,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "so3",
+    "soft",
     "GNNBackbone",
     "MLPBackbone",
     "DegenerateFrameWarning",
@@ -29,6 +31,7 @@ __all__ = [
     "VIOLATION_CLIP",
     "AbstractStrengthTuner",
     "DualAscent",
+    "EmpiricalBayes",
     "FixedStrength",
     "KimRescale",
 ]

