@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import torch
@@ -57,3 +60,22 @@ def _z3(x: float, mean: float, se: float) -> None:
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(1234)
+
+
+STUDIES = Path(__file__).resolve().parents[1] / "studies"
+
+
+def _load_study(name: str):
+    """Import ``studies/NAME.py`` as a module (the studies are scripts, not a package)."""
+    if str(STUDIES) not in sys.path:
+        sys.path.insert(0, str(STUDIES))
+    spec = importlib.util.spec_from_file_location(f"study_{name}", STUDIES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def load_study():
+    """``load_study("name")`` → the study script ``studies/name.py`` as a module."""
+    return _load_study

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import xarray as xr
 
-STUDIES = Path(__file__).resolve().parents[1] / "studies"
 
-
-def _load(name: str):
-    sys.path.insert(0, str(STUDIES))
-    spec = importlib.util.spec_from_file_location(f"study_{name}", STUDIES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_nudge_bias_quick(tmp_path):
-    ds = _load("nudge_bias").main(["--quick", "--out", str(tmp_path)])
+def test_nudge_bias_quick(tmp_path, load_study):
+    ds = load_study("nudge_bias").main(["--quick", "--out", str(tmp_path)])
     assert (tmp_path / "nudge_bias.png").exists()
     on_disk = xr.open_dataset(tmp_path / "nudge_bias.nc")
     assert "config_toml" in on_disk.attrs and "git_revision" in on_disk.attrs
@@ -43,8 +29,8 @@ def test_nudge_bias_quick(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["asymmetry_alignment", "hardware_presets"])
-def test_training_studies_quick(tmp_path, name):
-    ds = _load(name).main(["--quick", "--out", str(tmp_path)])
+def test_training_studies_quick(tmp_path, name, load_study):
+    ds = load_study(name).main(["--quick", "--out", str(tmp_path)])
     assert (tmp_path / f"{name}.png").exists() and (tmp_path / f"{name}.nc").exists()
     final = ds.isel(step=-1)
     assert np.isfinite(final.accuracy.values).all()
@@ -64,8 +50,8 @@ def test_training_studies_quick(tmp_path, name):
         assert float(final.grad_cosine.sel(preset="ideal").min()) > 0.99
 
 
-def test_homeostasis_quick(tmp_path):
-    ds, bp = _load("homeostasis").main(["--quick", "--out", str(tmp_path)])
+def test_homeostasis_quick(tmp_path, load_study):
+    ds, bp = load_study("homeostasis").main(["--quick", "--out", str(tmp_path)])
     assert (tmp_path / "homeostasis.png").exists()
     final = ds.isel(step=-1)
     sym = final.jacobian_symmetry.mean("seed")

@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import xarray as xr
 
-STUDIES = Path(__file__).resolve().parents[1] / "studies"
 
-
-def _load(name: str):
-    sys.path.insert(0, str(STUDIES))
-    spec = importlib.util.spec_from_file_location(f"study_{name}", STUDIES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_frame_averaging_quick(tmp_path):
-    study = _load("frame_averaging")
+def test_frame_averaging_quick(tmp_path, load_study):
+    study = load_study("frame_averaging")
     ds = study.main(["--quick", "--out", str(tmp_path)])
     assert (tmp_path / "frame_averaging.png").exists()
     on_disk = xr.open_dataset(tmp_path / "frame_averaging.nc")

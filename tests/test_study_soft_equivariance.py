@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import xarray as xr
 
-STUDIES = Path(__file__).resolve().parents[1] / "studies"
 
-
-def _load():
-    sys.path.insert(0, str(STUDIES))
-    path = STUDIES / "soft_equivariance.py"
-    spec = importlib.util.spec_from_file_location("study_soft_equivariance", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_soft_equivariance_quick(tmp_path):
-    sets = _load().main(["--quick", "--out", str(tmp_path)])
+def test_soft_equivariance_quick(tmp_path, load_study):
+    sets = load_study("soft_equivariance").main(["--quick", "--out", str(tmp_path)])
     assert (tmp_path / "soft_equivariance.png").exists()
     models = {"unconstrained", "exact", "fixed", "kim", "bayes"}
     for task, name in (("synthetic", "soft_equivariance"), ("nbody", "soft_equivariance_nbody")):
