@@ -145,7 +145,8 @@ class AbstractConnection(nn.Module, ABC):
         Hermitian product :math:`J^H v` for complex tensors; the holomorphic
         transpose is :math:`J^\top v = \overline{J^H \bar v}`.
         """
-        s_in = s_in.to(torch.promote_types(s_in.dtype, s_out.dtype))
+        dtype = torch.promote_types(s_in.dtype, s_out.dtype)
+        s_in, s_out = s_in.to(dtype), s_out.to(dtype)  # a real s_out may meet a complex s_in
         with torch.enable_grad():
             _, vjp_fn = torch.func.vjp(lambda z: self.map(z, params), s_in)
             if s_out.is_complex():
