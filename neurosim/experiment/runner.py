@@ -9,6 +9,9 @@ variable               dims             meaning
 =====================  ===============  ============================================
 loss                   step             test cost (mean over the test set)
 accuracy               step             test accuracy (classification; NaN for MSE)
+task_error             step             the task's own test error (equivariant workloads:
+                                        MSE of the frame-averaged / invariant prediction),
+                                        else 1 − accuracy; NaN for other MSE tasks
 train_loss             step             mean training cost since the last record
 delta_cosine           step, layer      cos(δ_rule, δ_BP) on the probe batch
 delta_norm_ratio       step, layer      ‖δ_rule‖ / ‖δ_BP‖ on the probe batch
@@ -56,6 +59,8 @@ from ..learning import (
 from ..learning.homeostasis import homeostatic_loss
 from ..substrate import FixedPoint, LayeredNetwork, LeakyEuler
 from ..workloads import Dataset, digits, mnist5k, teacher_student
+from ..workloads.equivariant import EQUIVARIANT_TASKS
+from ._equivariant import build_equivariant
 from .config import Config, DeviceConfig, NeuronConfig
 from .provenance import provenance_attrs
 
@@ -89,6 +94,8 @@ class Experiment:
     nudge_generator: torch.Generator
     homeostasis: Homeostasis | None
     homeostasis_generator: torch.Generator
+    task_error: Callable[[torch.Tensor], float] | None = None
+    """Test-set output states → the task's own error (equivariant workloads), else None."""
 
 
 def _hardware(config: Config, network: LayeredNetwork):
@@ -109,27 +116,35 @@ def build(config: Config) -> Experiment:
     dtype = _DTYPES[config.network.dtype]
     gen = torch.Generator().manual_seed(config.seed)
     net_cfg, dyn, nud, tr = config.network, config.dynamics, config.nudge, config.training
-    network = LayeredNetwork.dense(
-        net_cfg.sizes,
-        activation=net_cfg.activation,
-        alpha=config.feedback.alpha,
-        gain=net_cfg.init_gain,
-        bias=net_cfg.bias,
-        generator=gen,
-        dtype=dtype,
-    )
+    wl = config.workload
+    task = None
+    if wl.task in EQUIVARIANT_TASKS:
+        network, task = build_equivariant(config, gen, dtype)
+    else:
+        network = LayeredNetwork.dense(
+            net_cfg.sizes,
+            activation=net_cfg.activation,
+            alpha=config.feedback.alpha,
+            gain=net_cfg.init_gain,
+            bias=net_cfg.bias,
+            generator=gen,
+            dtype=dtype,
+        )
     if config.feedback.mode == "independent":  # B becomes its own array, starting at angle α
         with torch.no_grad():
             for c in network.connections:
-                c.weight_b0.copy_(c.feedback_params()["weight"])
+                fb = c.feedback_params()
+                for name, p in c.feedback0_params().items():
+                    p.copy_(fb[name])
                 c.alpha = 90.0
     hw = _hardware(config, network)
     if hw is not None:
         network.hardware = hw
     classification = config.workload.loss == "cross_entropy"
     n_out = net_cfg.sizes[-1]
-    wl = config.workload
-    if wl.task == "teacher_student":
+    if task is not None:
+        data = task.data
+    elif wl.task == "teacher_student":
         data = teacher_student(
             net_cfg.sizes[0],
             n_out,
@@ -156,7 +171,7 @@ def build(config: Config) -> Experiment:
     loss = (
         SoftmaxCrossEntropy(n_out, data.n_classes, generator=gen, dtype=dtype)
         if classification
-        else MSELoss()
+        else MSELoss(feature_ndim=len(network.shapes[-1]))
     )
     integrator = FixedPoint() if dyn.integrator == "fixed_point" else LeakyEuler(dyn.dt, dyn.tau)
     kind = config.substrate.backend
@@ -207,6 +222,7 @@ def build(config: Config) -> Experiment:
         nudge_gen,
         _homeostasis(config),
         torch.Generator().manual_seed(config.seed + 40_009),
+        None if task is None else task.task_error,
     )
 
 
@@ -243,6 +259,9 @@ def _evaluate(exp: Experiment) -> dict[str, object]:
         acc = math.nan
         if isinstance(loss, SoftmaxCrossEntropy):
             acc = float((loss.predict(test.s[-1]) == data.y_test).double().mean())
+        task_error = math.nan if exp.task_error is None else exp.task_error(test.s[-1])
+        if math.isnan(task_error) and not math.isnan(acc):
+            task_error = 1.0 - acc
     n = min(cfg.training.probe_batch, data.x_train.shape[0])
     xp, yp = data.x_train[:n], data.y_train[:n]
     free = exp.free_phase.run(net, xp)
@@ -268,6 +287,7 @@ def _evaluate(exp: Experiment) -> dict[str, object]:
         "homeostasis_strength": 0.0 if homeo is None else homeo.current_strength,
         "loss": test_loss,
         "accuracy": acc,
+        "task_error": task_error,
         "delta_cosine": da.cosine.detach().cpu().numpy(),
         "delta_norm_ratio": da.norm_ratio.detach().cpu().numpy(),
         "grad_cosine": ga.total_cosine,
@@ -280,6 +300,7 @@ def _evaluate(exp: Experiment) -> dict[str, object]:
 _ATTRS = {
     "loss": ("1", "test cost (mean over the test set)"),
     "accuracy": ("1", "test accuracy"),
+    "task_error": ("1", "task error on the test set: the task's own measure, else 1 − accuracy"),
     "train_loss": ("1", "mean training cost since the previous record"),
     "delta_cosine": ("1", "cosine(δ_rule, δ_BP) on the probe batch, mean over samples"),
     "delta_norm_ratio": ("1", "‖δ_rule‖/‖δ_BP‖ on the probe batch, mean over samples"),

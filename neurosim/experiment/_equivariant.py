@@ -1,0 +1,104 @@
+"""Networks and data of the equivariant ``workload.task`` values (issue 9).
+
+``network.sizes`` keeps its meaning of "widths, input first, output last":
+
+==================  ===========================================================================
+task                network
+==================  ===========================================================================
+``spherical``       :func:`~neurosim.substrate.equivariant.gaunt_network`; sizes = channels
+                    ``[C_in, C_1, …, n_out]`` of irreps layers ``(C, (lmax+1)²)``, invariant
+                    output ``(n_out, 1)``; ``workload.lmax`` the degree; biases on l = 0 only
+                    (inside the maps, whatever ``network.bias`` says).
+``nbody_frames``    dense, ``sizes = [35, …, 15]`` (5 particles), one row per frame element.
+``affine_lifted``   dense on the frozen lifting features, ``sizes[0] = 2 × lifting channels``.
+==================  ===========================================================================
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..substrate import LayeredNetwork
+from ..substrate.equivariant import gaunt_network
+from ..workloads.equivariant import (
+    EquivariantTask,
+    affine_lifted,
+    nbody_frames,
+    spherical_molecules,
+)
+from .config import Config
+
+__all__ = ["build_equivariant"]
+
+NBODY_SIZES = (35, 15)
+
+
+def build_equivariant(
+    config: Config, generator: torch.Generator, dtype: torch.dtype
+) -> tuple[LayeredNetwork, EquivariantTask]:
+    """The network (ideal hardware, angle ``feedback.alpha``) and task of an equivariant config."""
+    net_cfg, wl = config.network, config.workload
+    sizes = list(net_cfg.sizes)
+    seed = config.seed + 10_007
+    classification = wl.loss == "cross_entropy"
+    if wl.task == "spherical":
+        if classification:
+            raise ValueError(
+                'workload.task = "spherical" is a regression: use workload.loss = "mse"'
+            )
+        task = spherical_molecules(
+            n_train=wl.n_train,
+            n_test=wl.n_test,
+            lmax=wl.lmax,
+            channels=sizes[0],
+            n_out=sizes[-1],
+            seed=seed,
+            dtype=dtype,
+        )
+        network = gaunt_network(
+            sizes,
+            wl.lmax,
+            activation=net_cfg.activation,
+            alpha=config.feedback.alpha,
+            gain=net_cfg.init_gain,
+            generator=generator,
+            dtype=dtype,
+        )
+        return network, task
+    if wl.task == "nbody_frames":
+        if classification or (sizes[0], sizes[-1]) != NBODY_SIZES:
+            raise ValueError(
+                'workload.task = "nbody_frames" needs workload.loss = "mse" and '
+                f"network.sizes = [35, ..., 15], got {sizes} ({wl.loss})"
+            )
+        task = nbody_frames(n_train=wl.n_train, n_test=wl.n_test, seed=seed, dtype=dtype)
+    elif wl.task == "affine_lifted":
+        if sizes[0] % 2 or (not classification and sizes[-1] != 10):
+            raise ValueError(
+                'workload.task = "affine_lifted" needs an even network.sizes[0] '
+                "(2 x lifting channels) and sizes[-1] = 10 for one-hot MSE targets, got "
+                f"{sizes}"
+            )
+        task = affine_lifted(
+            n_train=wl.n_train, n_test=wl.n_test, channels=sizes[0] // 2, seed=seed, dtype=dtype
+        )
+        if not classification:
+            d = task.data
+            hot = lambda y: torch.nn.functional.one_hot(y, d.n_classes).to(dtype)  # noqa: E731
+            task = EquivariantTask(
+                type(d)(d.x_train, hot(d.y_train), d.x_test, hot(d.y_test), d.n_classes),
+                task.task_error,
+                task.metadata,
+            )
+    else:
+        raise KeyError(f"not an equivariant task: {wl.task!r}")
+    network = LayeredNetwork.dense(
+        sizes,
+        activation=net_cfg.activation,
+        alpha=config.feedback.alpha,
+        gain=net_cfg.init_gain,
+        bias=net_cfg.bias,
+        generator=generator,
+        dtype=dtype,
+    )
+    return network, task
