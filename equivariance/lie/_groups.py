@@ -68,6 +68,18 @@ def rotation2d(theta: torch.Tensor) -> torch.Tensor:
     return torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)
 
 
+def _check_angle(n: int, max_angle: float | None) -> float | None:
+    if max_angle is None:
+        return None
+    if n != 2 or not 0 < max_angle <= math.pi:
+        raise ValueError(f"max_angle needs n = 2 and 0 < max_angle <= pi, got {n}, {max_angle}")
+    return float(max_angle)
+
+
+def _angle_repr(max_angle: float | None) -> str:
+    return "" if max_angle is None else f", max_angle={max_angle:.4g}"
+
+
 def _sym(x: torch.Tensor) -> torch.Tensor:
     return 0.5 * (x + x.transpose(-1, -2))
 
@@ -83,9 +95,14 @@ class AbstractMatrixGroup(abc.ABC):
     ----------
     n : int
         Matrix size.
+    max_angle : float or None
+        Truncation of the compact factor (n = 2 only): :math:`k = R(\\theta)` with
+        :math:`|\\theta| \\le` ``max_angle`` (radians) in :meth:`sample`; ``None`` = all of
+        SO(2). See :meth:`sample` for what the truncation does to the Haar rule.
     """
 
     n: int
+    max_angle: float | None = None
 
     @property
     @abc.abstractmethod
@@ -195,7 +212,15 @@ class AbstractMatrixGroup(abc.ABC):
         if orbit < 1 or num % orbit:
             raise ValueError(f"num = {num} must be a positive multiple of orbit = {orbit}")
         base = num // orbit
-        k = sample_so(base, self.n, generator=generator, dtype=dtype, device=device)
+        if self.max_angle is not None:
+            if orbit > 1:
+                raise ValueError(f"orbit = {orbit} leaves the arc |theta| <= {self.max_angle}")
+            a = self.max_angle
+            u = torch.rand(num, generator=generator, dtype=dtype, device=device)
+            theta = -a + (torch.arange(num, dtype=dtype, device=device) + u) * (2 * a / num)
+            k = rotation2d(theta)
+        else:
+            k = sample_so(base, self.n, generator=generator, dtype=dtype, device=device)
         s, logw = self._sample_s(base, generator, dtype, device)
         if orbit > 1:
             ang = torch.arange(orbit, dtype=dtype, device=device) * (2 * math.pi / orbit)
@@ -215,12 +240,15 @@ class SO(AbstractMatrixGroup):
     ----------
     n : int
         Matrix size (``n >= 2``).
+    max_angle : float or None
+        Rotation truncation (radians, n = 2), see :meth:`AbstractMatrixGroup.sample`.
     """
 
-    def __init__(self, n: int = 2):
+    def __init__(self, n: int = 2, *, max_angle: float | None = None):
         if n < 2:
             raise ValueError(f"SO(n) needs n >= 2, got {n}")
         self.n = n
+        self.max_angle = _check_angle(n, max_angle)
 
     @property
     def dim(self) -> int:
@@ -255,7 +283,7 @@ class SO(AbstractMatrixGroup):
         return z, torch.zeros(num, dtype=dtype, device=device)
 
     def __repr__(self) -> str:
-        return f"SO({self.n})"
+        return f"SO({self.n}{_angle_repr(self.max_angle)})"
 
 
 class SL(AbstractMatrixGroup):
@@ -269,13 +297,16 @@ class SL(AbstractMatrixGroup):
         Sampling truncation ``R``: eigenvalue spread of :math:`s_0` at most ``2R`` (the
         singular values of :math:`g` differ by at most a factor :math:`e^{2R}`). Exact
         for n = 2, importance-weighted for n > 2 (:func:`sample_traceless_symmetric`).
+    max_angle : float or None
+        Rotation truncation (radians, n = 2), see :meth:`AbstractMatrixGroup.sample`.
     """
 
-    def __init__(self, n: int = 2, *, max_stretch: float = 0.5):
+    def __init__(self, n: int = 2, *, max_stretch: float = 0.5, max_angle: float | None = None):
         if n < 2 or max_stretch <= 0:
             raise ValueError(f"SL(n) needs n >= 2 and max_stretch > 0, got {n}, {max_stretch}")
         self.n = n
         self.max_stretch = float(max_stretch)
+        self.max_angle = _check_angle(n, max_angle)
 
     @property
     def dim(self) -> int:
@@ -299,7 +330,7 @@ class SL(AbstractMatrixGroup):
         )
 
     def __repr__(self) -> str:
-        return f"SL({self.n}, max_stretch={self.max_stretch})"
+        return f"SL({self.n}, max_stretch={self.max_stretch}{_angle_repr(self.max_angle)})"
 
 
 class GLPlus(AbstractMatrixGroup):
@@ -314,6 +345,8 @@ class GLPlus(AbstractMatrixGroup):
         (the isotropic log-scale), drawn uniformly (its Haar density is flat).
     max_stretch : float
         Truncation of the traceless part, as for :class:`SL`.
+    max_angle : float or None
+        Rotation truncation (radians, n = 2), see :meth:`AbstractMatrixGroup.sample`.
     """
 
     def __init__(
@@ -322,6 +355,7 @@ class GLPlus(AbstractMatrixGroup):
         *,
         log_scale: tuple[float, float] = (-0.5, 0.5),
         max_stretch: float = 0.5,
+        max_angle: float | None = None,
     ):
         lo, hi = log_scale
         if n < 2 or max_stretch <= 0 or not lo < hi:
@@ -332,6 +366,7 @@ class GLPlus(AbstractMatrixGroup):
         self.n = n
         self.log_scale = (float(lo), float(hi))
         self.max_stretch = float(max_stretch)
+        self.max_angle = _check_angle(n, max_angle)
 
     @property
     def dim(self) -> int:
@@ -351,4 +386,7 @@ class GLPlus(AbstractMatrixGroup):
         return s0 + sigma[:, None, None] * eye, logw
 
     def __repr__(self) -> str:
-        return f"GLPlus({self.n}, log_scale={self.log_scale}, max_stretch={self.max_stretch})"
+        return (
+            f"GLPlus({self.n}, log_scale={self.log_scale}, max_stretch={self.max_stretch}"
+            f"{_angle_repr(self.max_angle)})"
+        )

@@ -3,8 +3,9 @@ r"""Classifiers built from the affine layers, and the plain CNN they are compare
 :class:`GroupCNN` (invariant to :math:`\mathbb{R}^2 \rtimes H` up to the discretization of
 :mod:`._conv`): a lifting convolution, then group convolutions, each followed by batch
 norm (statistics over batch, group samples and space: equivariant), ReLU and, between
-blocks, 2×2 spatial max pooling; then pooling over :math:`H` (weighted mean, the Haar
-integral), a global spatial max (translation invariance) and a linear read-out. One
+blocks, 2×2 spatial max pooling; then pooling over :math:`H` (max by default, as
+Mironenco & Forré's global max projection; the weighted mean, the Haar integral, is the
+other option), a global spatial max (translation invariance) and a linear read-out. One
 sample set is drawn per forward pass and shared by all layers: from the global RNG in
 training (redrawn each step, as Mironenco & Forré do) and from a generator seeded with
 ``eval_seed`` in eval mode (deterministic predictions).
@@ -48,7 +49,9 @@ class GroupCNN(nn.Module):
         ``2**(len(channels)-1)``).
     hidden, layers, omega0 : SIREN width, depth and frequency of every kernel network.
     group_pool : str
-        ``"mean"`` or ``"max"`` (:func:`pool_group`).
+        ``"max"`` or ``"mean"`` (:func:`pool_group`). Max trained faster in our
+        measurement (affine digits, SO(2) truncated to ±45°, 1000 digits, 150 Adam steps:
+        final training loss 0.42 with max vs 0.61 with mean).
     """
 
     def __init__(
@@ -67,7 +70,7 @@ class GroupCNN(nn.Module):
         hidden: int = 32,
         layers: int = 2,
         omega0: float = 10.0,
-        group_pool: str = "mean",
+        group_pool: str = "max",
     ):
         super().__init__()
         self.group = group
