@@ -235,14 +235,38 @@ def test_unsupported_relaxations_raise_and_auto_falls_back_to_torch():
         auto = AutoBackend()
         assert auto.choose(conv, xc) == "torch"
         assert auto.choose(net, x, beta=beta, nudge=lambda s: ce.nudge(s, labels)) == "torch"
-        assert auto.choose(net, x, beta=beta, nudge=lambda s: s - y) == "numba"
+        supported = AutoBackend(calibrate=False).choose(net, x, beta=beta, nudge=lambda s: s - y)
+        assert supported == "numba"  # (with calibrate=True: whichever is measured cheaper)
         ref = relax(conv, xc, steps=5)
         assert _max_diff(auto.relax(conv, xc, steps=5).u, ref.u) == 0.0
     # a relaxation autograd may record stays in torch
     assert AutoBackend().choose(net, x) == "torch"
     big = LayeredNetwork.dense((64, 128, 128, 64), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        assert AutoBackend().choose(big, torch.rand(64, 64, dtype=torch.float64)) == "torch"
+        static = AutoBackend(calibrate=False)
+        assert static.choose(big, torch.rand(64, 64, dtype=torch.float64)) == "torch"
+        assert static.choose(net, x) == "numba"
+
+
+def test_auto_calibrates_once_per_shape_and_picks_the_cheaper_engine():
+    net, x, y = _net(sizes=(4, 6, 3))
+    other, _, _ = _net(sizes=(4, 6, 3), seed=5)  # same shape, other weights: same calibration
+    auto = AutoBackend(repeats=1)
+    beta = torch.tensor([0.1, -0.1], dtype=torch.float64)
+    with torch.no_grad():
+        cal = auto.calibration(net, x)
+        assert auto.calibration(other, x) is cal  # cached, not re-measured
+        assert auto.calibration(net, x, beta=beta) is not cal  # probes: another shape
+        assert set(cal) == {"torch", "numba"}
+        for c in cal.values():
+            assert c.fixed >= 0 and c.per_step >= 0
+            assert c.cost(100) == c.fixed + 100 * c.per_step
+        for steps in (1, 100, 10_000):
+            cheaper = min(cal, key=lambda e: cal[e].cost(steps))
+            assert auto.choose(net, x, steps=steps) == cheaper
+        # whichever engine runs, the result is the relaxation itself
+        kw = dict(steps=300, u0=None, beta=beta, nudge=lambda s: s - y, tol=TIGHT)
+        assert _max_diff(auto.relax(net, x, **kw).s, relax(net, x, **kw).s) < 1e-10
 
 
 def test_registry_and_config_key():

@@ -7,7 +7,11 @@
 
 from __future__ import annotations
 
-from ._auto import AUTO_MAX_WORK as AUTO_MAX_WORK, AutoBackend as AutoBackend
+from ._auto import (
+    AUTO_MAX_WORK as AUTO_MAX_WORK,
+    AutoBackend as AutoBackend,
+    Calibration as Calibration,
+)
 from ._base import (
     AbstractBackend as AbstractBackend,
     TorchBackend as TorchBackend,
@@ -38,6 +42,7 @@ __all__ = [
     "AUTO_MAX_WORK",
     "BACKENDS",
     "Brian2Backend",
+    "Calibration",
     "NumbaBackend",
     "TorchBackend",
     "UnsupportedError",

@@ -143,10 +143,11 @@ def dense_system(
             h = [o if v is None else v + o for v, o in zip(h, drive_offset, strict=True)]
         batch = x.shape[0]
         dtype = network.dtype
+        shapes = network.shapes  # (a property that rebuilds its list: read once)
         h_full = torch.cat(
             [
                 torch.zeros(batch, n, dtype=dtype) if v is None else v.detach().expand(batch, n)
-                for v, (n,) in zip(h, network.shapes, strict=True)
+                for v, (n,) in zip(h, shapes, strict=True)
             ],
             dim=-1,
         )
@@ -163,12 +164,12 @@ def dense_system(
             return torch.cat(
                 [
                     torch.full((n,), fill, dtype=dtype) if p is None else p.to(dtype).reshape(n)
-                    for p, (n,) in zip(parts, network.shapes, strict=True)
+                    for p, (n,) in zip(parts, shapes, strict=True)
                 ]
             )
 
         return DenseSystem(
-            tuple(s[0] for s in network.shapes),
+            tuple(s[0] for s in shapes),
             forward,
             feedback,
             h_full,

@@ -22,6 +22,7 @@ step) is described in ``_kernel.py``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,7 +85,7 @@ class NumbaBackend(AbstractBackend):
         act = activation_code(network, _ENGINE)
         system = dense_system(network, x, _ENGINE, bound=bound, drive_offset=drive_offset)
         batch = system.h.shape[0]
-        rdtype = network.dtype
+        rdtype = system.h.dtype
         np_real = np.float32 if rdtype == torch.float32 else np.float64
         lead: tuple[int, ...] = (batch,)
         cplx = False
@@ -131,11 +132,11 @@ class NumbaBackend(AbstractBackend):
             beta_re = beta_im = np.zeros(m, np_real)
         u = np.zeros((n_total, cols), np_real)
         if u0 is not None:
-            for t, shape, pos in zip(u0, network.shapes, layout.pos, strict=True):
-                v = t.detach().expand(*lead, *shape).reshape(m, -1).cpu().numpy().T
-                u[pos : pos + shape[0], :m] = v.real
+            for t, n, pos in zip(u0, system.sizes, layout.pos, strict=True):
+                v = t.detach().expand(*lead, n).reshape(m, n).cpu().numpy().T
+                u[pos : pos + n, :m] = v.real
                 if cplx and np.iscomplexobj(v):
-                    u[pos : pos + shape[0], m:] = v.imag
+                    u[pos : pos + n, m:] = v.imag
         s = np.empty_like(u)
         phi = np.empty_like(u)
         res = np.zeros(m, np_real)
@@ -171,14 +172,11 @@ class NumbaBackend(AbstractBackend):
             )
 
         def split(arr: np.ndarray) -> list[torch.Tensor]:
-            out = []
-            for pos, (n,) in zip(layout.pos, network.shapes, strict=True):
-                rows = arr[pos : pos + n]
-                t = torch.from_numpy(np.ascontiguousarray(rows[:, :m].T))
-                if cplx:
-                    t = torch.complex(t, torch.from_numpy(np.ascontiguousarray(rows[:, m:].T)))
-                out.append(t.reshape(*lead, n))
-            return out
+            rows = arr[layout.inverse]  # network unit order, (N, R)
+            t = torch.from_numpy(np.ascontiguousarray(rows[:, :m].T))
+            if cplx:
+                t = torch.complex(t, torch.from_numpy(np.ascontiguousarray(rows[:, m:].T)))
+            return list(torch.split(t.reshape(*lead, n_total), system.sizes, dim=-1))
 
         residual = torch.from_numpy(res).reshape(lead)
         if progress is not None:
@@ -200,19 +198,23 @@ class _Layout:
         Units in the even layers (the rows of Φ_E).
     perm : ndarray
         ``(N,)`` network-order unit index of each kernel row.
+    inverse : ndarray
+        ``(N,)`` kernel row of each network-order unit (``perm``'s inverse).
     """
 
     sizes: tuple[int, ...]
     pos: tuple[int, ...]
     n_even: int
     perm: np.ndarray
+    inverse: np.ndarray
 
     @property
     def n_total(self) -> int:
         return sum(self.sizes)
 
     @staticmethod
-    def of(sizes) -> _Layout:
+    @functools.lru_cache(maxsize=256)
+    def of(sizes: tuple[int, ...]) -> _Layout:
         sizes = tuple(int(n) for n in sizes)
         order = list(range(0, len(sizes), 2)) + list(range(1, len(sizes), 2))
         natural = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
@@ -223,7 +225,7 @@ class _Layout:
             row += sizes[l]
         perm = np.concatenate([np.arange(natural[l], natural[l + 1]) for l in order])
         n_even = sum(sizes[0::2])
-        return _Layout(sizes, tuple(pos), n_even, perm)
+        return _Layout(sizes, tuple(pos), n_even, perm, np.argsort(perm))
 
     def maps(self, system, par, np_real) -> tuple[np.ndarray, np.ndarray]:
         """(M_EO, M_OE): the even rows' map from the odd units and the odd rows' from the even.
