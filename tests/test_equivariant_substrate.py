@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from test_estimators import _estimate, _rel_err
@@ -410,3 +411,18 @@ def test_independent_feedback_mode_copies_module_feedback():
     exp = build(cfg)
     assert exp.network.alpha == 90.0
     assert isinstance(exp.network.connections[0].module, GauntInteraction)
+
+
+# --------------------------------------------------------------------------- study
+
+
+@pytest.mark.slow
+def test_equivariant_substrate_study_quick(tmp_path, load_study):
+    ds, table = load_study("equivariant_substrate").main(["--quick", "--out", str(tmp_path)])
+    assert (tmp_path / "equivariant_substrate.png").exists()
+    assert (tmp_path / "equivariant_substrate.nc").exists()
+    assert set(table.workload) == {"spherical", "nbody_frames", "affine_lifted"}
+    # robust facts only: on the ideal substrate at alpha = 0 the energy systems align exactly
+    ideal0 = table[(table.preset == "ideal") & (table.alpha == 0.0)]
+    assert (ideal0[["dcos_l1", "gcos"]] > 0.999).all().all()
+    assert np.isfinite(table.err_ep).all() and np.isfinite(table.err_bp).all()

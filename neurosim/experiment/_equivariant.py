@@ -10,7 +10,8 @@ task                network
                     output ``(n_out, 1)``; ``workload.lmax`` the degree; biases on l = 0 only
                     (inside the maps, whatever ``network.bias`` says).
 ``nbody_frames``    dense, ``sizes = [35, …, 15]`` (5 particles), one row per frame element.
-``affine_lifted``   dense on the frozen lifting features, ``sizes[0] = 2 × lifting channels``.
+``affine_lifted``   dense on the frozen lifting features, ``sizes[0] = 2 × lifting channels``
+                    (a mean and a max per channel).
 ==================  ===========================================================================
 """
 
@@ -75,7 +76,7 @@ def build_equivariant(
     elif wl.task == "affine_lifted":
         if sizes[0] % 2 or (not classification and sizes[-1] != 10):
             raise ValueError(
-                'workload.task = "affine_lifted" needs an even network.sizes[0] '
+                'workload.task = "affine_lifted" needs network.sizes[0] divisible by 2 '
                 "(2 x lifting channels) and sizes[-1] = 10 for one-hot MSE targets, got "
                 f"{sizes}"
             )

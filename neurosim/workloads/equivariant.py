@@ -248,11 +248,15 @@ def nbody_frames(
 
 
 class AffineLiftingEncoder(nn.Module):
-    r"""Invariant features of one GL⁺(2) lifting convolution: ``(B, 1, H, W)`` → ``(B, 2C)``.
+    r"""Invariant features of one GL⁺(2) lifting convolution: ``(B, 1, H, W)`` → ``(B, C(K+1))``.
 
-    .. math:: φ(f)_c = \big[\mathrm{mean}_x,\ \mathrm{max}_x\big]
+    .. math:: φ(f)_c = \big[\mathrm{mean}_{x \in \text{ring}_1}, …,
+              \mathrm{mean}_{x \in \text{ring}_K},\ \mathrm{max}_x\big]
               \sum_j w_j\, \mathrm{ReLU}\big([f \star ψ_c](x, h_j)\big) ,
 
+    with K = ``rings`` concentric rings about the canvas centre (a 90° rotation of the
+    lattice maps each ring onto itself; K = 1, the default, is the global mean and is also
+    invariant to translations away from the border, which K > 1 is not)
     on a fixed sample set of ``num_samples`` group elements drawn with ``orbit = 4``
     (closed under 90° rotations), so φ is exactly invariant to 90° rotations of square
     images, and approximately to other affine maps (:mod:`equivariance.lie._conv`).
@@ -265,10 +269,12 @@ class AffineLiftingEncoder(nn.Module):
         *,
         kernel_size: int = 7,
         num_samples: int = 8,
+        rings: int = 1,
         seed: int = 0,
         dtype: torch.dtype = torch.float64,
     ):
         super().__init__()
+        self.rings = rings
         from equivariance.lie import GLPlus, LiftingConv
 
         group = GLPlus(2)
@@ -285,7 +291,16 @@ class AffineLiftingEncoder(nn.Module):
 
         y = torch.relu(self.conv(images, self.samples))
         y = pool_group(y, self.samples, "mean")  # (B, C, H, W)
-        return torch.cat((y.mean((-2, -1)), y.amax((-2, -1))), dim=-1)
+        h, w = y.shape[-2:]
+        r = torch.hypot(
+            torch.arange(h, dtype=y.dtype)[:, None] - (h - 1) / 2,
+            torch.arange(w, dtype=y.dtype)[None, :] - (w - 1) / 2,
+        )
+        edges = torch.linspace(0, float(r.max()) + 1e-9, self.rings + 1, dtype=y.dtype)
+        bins = zip(edges[:-1], edges[1:], strict=True)
+        ring = torch.stack([(r >= a) & (r < b) for a, b in bins]).to(y.dtype)
+        means = torch.einsum("bchw,khw->bck", y, ring / ring.sum((-2, -1), keepdim=True))
+        return torch.cat((means.flatten(1), y.amax((-2, -1))), dim=-1)
 
 
 def affine_lifted(
@@ -297,11 +312,11 @@ def affine_lifted(
     dtype: torch.dtype = torch.float64,
     batch: int = 250,
 ) -> EquivariantTask:
-    """The ``affine_lifted`` task: features ``(N, 2·channels)``, class labels; test = affine copies.
+    """The ``affine_lifted`` task: features ``(N, 2·channels)`` (mean + max), class labels.
 
     Train on centred digits, test on one affNIST-style copy of each held-out digit.
-    Features are standardized per entry with the training mean and std, then divided by a
-    global constant into [−1, 1] (train).
+    Features are standardized per entry with the training mean and std, divided by 3 and
+    clipped to [−1, 1].
     """
     from .affine_digits import affine_digits
 
@@ -315,10 +330,9 @@ def affine_lifted(
     f_tr, f_te = features(raw.x_train), features(raw.x_affine)
     mu, sd = f_tr.mean(0), f_tr.std(0).clamp_min(1e-12)
     z_tr, z_te = (f_tr - mu) / sd, (f_te - mu) / sd
-    k = float(z_tr.abs().max())
-    data = Dataset(
-        (z_tr / k).to(dtype), raw.y_train, (z_te / k).to(dtype), raw.y_affine, raw.n_classes
-    )
+    k = 3.0  # three training standard deviations map to ±1; beyond is clipped (per entry)
+    scale = lambda z: (z / k).clamp(-1.0, 1.0).to(dtype)  # noqa: E731
+    data = Dataset(scale(z_tr), raw.y_train, scale(z_te), raw.y_affine, raw.n_classes)
     meta = {"lifting_channels": channels, "feature_scale": k, "lifting": "frozen"}
     return EquivariantTask(data, _unset_error, meta)
 
