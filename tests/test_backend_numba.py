@@ -147,6 +147,26 @@ def test_nudged_probes_match_torch(beta):
     assert _max_diff(got.s, ref.s) < 1e-10
 
 
+@pytest.mark.parametrize("sizes", [(8, 12, 10, 5), (8, 12, 10, 9, 5), (6, 5)])
+def test_general_affine_nudge_depths_and_complex_probes_match_torch(sizes):
+    """g(s) = A_b s + c_b with A_b not the identity; 1, 3 and 4 state layers (parity blocks)."""
+    net, x, y = _net(alpha=30.0, sizes=sizes)
+    n_out = sizes[-1]
+    g = torch.Generator().manual_seed(1)
+    a = 0.3 * torch.randn(x.shape[0], n_out, n_out, dtype=torch.float64, generator=g)
+    nudge = lambda s: torch.einsum("...bij,...bj->...bi", a.to(s.dtype), s - y)  # noqa: E731
+    beta = 0.2 * torch.exp(1j * torch.tensor([0.0, 2.0], dtype=torch.float64))
+    with torch.no_grad():
+        free = relax(net, x, steps=5000, tol=TIGHT)
+        got_free = NB.relax(net, x, steps=5000, tol=TIGHT)
+        assert _max_diff(got_free.u, free.u) < 1e-10
+        for b in (beta, beta.real):
+            kw = dict(steps=3000, u0=free.u, beta=b, nudge=nudge, tol=TIGHT)
+            ref, got = relax(net, x, **kw), NB.relax(net, x, **kw)
+            assert got.steps == ref.steps and got.s[-1].dtype == ref.s[-1].dtype
+            assert _max_diff(got.s, ref.s) < 1e-10
+
+
 @pytest.mark.parametrize(
     "estimator", [OneSided(beta=0.05), Centered(beta=0.05), Holomorphic(r=0.1, n=4)]
 )
