@@ -284,6 +284,8 @@ def test_auto_calibrates_once_per_shape_and_picks_the_cheaper_engine():
         for steps in (1, 100, 10_000):
             cheaper = min(cal, key=lambda e: cal[e].cost(steps))
             assert auto.choose(net, x, steps=steps) == cheaper
+        huge = LayeredNetwork.dense((4, 1024, 1024), generator=torch.Generator().manual_seed(0))
+        assert auto.choose(huge, torch.rand(32, 4, dtype=torch.float64)) == "torch"  # untimed
         # whichever engine runs, the result is the relaxation itself
         kw = dict(steps=300, u0=None, beta=beta, nudge=lambda s: s - y, tol=TIGHT)
         assert _max_diff(auto.relax(net, x, **kw).s, relax(net, x, **kw).s) < 1e-10

@@ -19,8 +19,9 @@ budget). This measures the machine it runs on (BLAS, SIMD width, thread counts,
 load at calibration time) instead of a threshold fitted on another one.
 
 Cost: 2 warm-up and ``4 · repeats`` relaxations of at most 22 steps per shape,
-about 3 ms for n = 64 state units and B = 64 on the benchmark machine, ~1/40 of
-one 100-step torch relaxation per step of the shape's lifetime, paid once.
+paid once: 7–20 ms per shape for n ≤ 128 state units and B ≤ 64, 40 ms at n = 256,
+B = 64 on the benchmark machine (one to two 100-step torch relaxations). Shapes
+whose per-step work exceeds :data:`CALIBRATION_MAX_WORK` go to torch untimed.
 
 Determinism: *which* engine runs can differ between processes (it depends on
 timings), but both engines compute the same relaxation (fixed points within
@@ -44,7 +45,7 @@ from ..substrate import LayeredNetwork, RelaxResult, relax
 from ._base import AbstractBackend
 from .numba import NumbaBackend
 
-__all__ = ["AutoBackend", "AUTO_MAX_WORK", "Calibration", "step_work"]
+__all__ = ["AutoBackend", "AUTO_MAX_WORK", "CALIBRATION_MAX_WORK", "Calibration", "step_work"]
 
 AUTO_MAX_WORK = 2_000_000
 """Largest per-step work w given to numba by the static rule (``calibrate=False``).
@@ -56,6 +57,14 @@ w = K·B · 2 Σ_l n_l n_{l+1} multiply–adds of the state-to-state maps per st
 numba was faster in every cell (1.4× at the largest, w = 1.97M). The threshold is
 the largest measured w: beyond it the rule does not extrapolate and picks torch.
 The calibration (the default) measures instead of assuming.
+"""
+
+CALIBRATION_MAX_WORK = 32_000_000
+"""Above this per-step work (16× the largest benchmark cell) ``auto`` picks torch untimed.
+
+Both engines are then GEMM-bound (numba's lead fell to 1.4× at w = 2M and shrinks
+with w), so the choice stops mattering while a calibration (~150 steps of each
+engine) would cost about a second or more; torch, the reference, is kept.
 """
 
 CALIBRATION_STEPS = (2, 22)
@@ -186,10 +195,12 @@ class AutoBackend(AbstractBackend):
         )
         if why:
             return "torch"
+        sizes = [s[0] for s in network.shapes]
+        rows = x.shape[0] * (1 if beta is None else int(torch.as_tensor(beta).shape[0]))
         if not self.calibrate:
-            sizes = [s[0] for s in network.shapes]
-            rows = x.shape[0] * (1 if beta is None else int(torch.as_tensor(beta).shape[0]))
             return "numba" if step_work(sizes, rows) <= self.max_work else "torch"
+        if step_work(sizes, rows) > CALIBRATION_MAX_WORK:
+            return "torch"
         cal = self.calibration(network, x, beta=beta)
         return "numba" if cal["numba"].cost(steps) < cal["torch"].cost(steps) else "torch"
 
