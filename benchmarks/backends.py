@@ -181,11 +181,18 @@ def _brian2(cfg: dict) -> tuple[str, float, float]:
 
 
 def _one_blas_thread():
-    """Pin numba's BLAS (scipy's OpenBLAS) to one thread, as ``setup()`` pins torch."""
+    """Pin numba's BLAS (scipy's OpenBLAS) to one thread, as ``setup()`` pins torch.
+
+    numba's ``np.dot`` calls ``scipy.linalg.cython_blas``, whose OpenBLAS is loaded
+    lazily (at numba's first GEMM): it is imported here first, or threadpoolctl would
+    not see it and it would run with every core.
+    """
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # not a dependency: the BLAS keeps its own thread count
         return contextlib.nullcontext()
+    import scipy.linalg.cython_blas  # noqa: F401  (load the library before limiting it)
+
     return threadpool_limits(limits=1, user_api="blas")
 
 
