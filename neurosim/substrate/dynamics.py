@@ -212,8 +212,9 @@ def relax(
         g(s_L) = ∂ℓ/∂s_L, required with ``beta``.
     tol
         Early stop once every sample has ‖F(u)‖₂ ≤ tol (checked every
-        ``check_every`` steps; each check is one host sync). ``tol = 0`` runs
-        the full budget.
+        ``check_every`` steps; each check is one host sync). ``tol = 0`` stops
+        only at an exact fixed point (residual 0.0, reachable in floating point);
+        ``tol < 0`` always runs the full budget.
     drive_offset
         Real tensors added to each layer's drive at every step (per-sample
         biases); BPTT differentiates through them to read δ per sample.
