@@ -22,7 +22,9 @@ __all__ = [
     "median_ratio",
     "parse_args",
     "profile_cpu",
+    "run_main",
     "setup",
+    "summary_table",
 ]
 
 
@@ -174,3 +176,12 @@ def interleaved_times(fns: dict[str, Callable[[], object]], *, rounds: int = 15,
 def median_ratio(num: Sequence[float], den: Sequence[float]) -> float:
     """Median over rounds of num/den (see :func:`interleaved_times`)."""
     return statistics.median(a / b for a, b in zip(num, den, strict=True))
+
+
+def run_main(run: Callable[..., Report], doc: str, argv: Sequence[str] | None = None) -> None:
+    """Command-line entry of one benchmark module: its report, then its summary table."""
+    args = parse_args(doc.strip().splitlines()[0], argv)
+    report = run(quick=args.quick)
+    print(report.render())
+    print()
+    print(summary_table(report.summary))

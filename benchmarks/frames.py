@@ -36,7 +36,7 @@ from ._common import (
     format_table,
     interleaved_times,
     median_ratio,
-    parse_args,
+    run_main,
     setup,
 )
 
@@ -143,13 +143,7 @@ def run(quick: bool = False) -> Report:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from ._common import summary_table
-
-    args = parse_args(__doc__.splitlines()[0], argv)
-    report = run(quick=args.quick)
-    print(report.render())
-    print()
-    print(summary_table(report.summary))
+    run_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":

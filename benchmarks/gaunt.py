@@ -49,7 +49,7 @@ import torch
 from equivariance.so3 import gaunt_coefficients, gaunt_fourier2d, gaunt_grid, s2_quadrature
 from equivariance.so3._gaunt import _fft_size
 
-from ._common import Report, Summary, format_table, parse_args, setup
+from ._common import Report, Summary, format_table, run_main, setup
 
 TITLE = "gaunt: Gaunt tensor products vs e3nn CG products and a dense einsum"
 
@@ -423,13 +423,7 @@ def run(quick: bool = False) -> Report:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from ._common import summary_table
-
-    args = parse_args(__doc__.splitlines()[0], argv)
-    report = run(quick=args.quick)
-    print(report.render())
-    print()
-    print(summary_table(report.summary))
+    run_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":
