@@ -149,9 +149,18 @@ def main(argv=None):
     return ds, table
 
 
+def _final(ds: xr.Dataset) -> xr.Dataset:
+    """The last record of each workload (workloads have different record counts)."""
+    parts = [
+        ds.sel(workload=[w]).dropna("record", how="all", subset=["loss"]).isel(record=-1)
+        for w in ds.workload.values
+    ]
+    return xr.concat(parts, dim="workload")
+
+
 def summary(ds: xr.Dataset):
     """Final-record table: δ cosine (layer 1 and output), gradient cosine, task error."""
-    final = ds.isel(record=-1)
+    final = _final(ds)
     rows = []
     for w in final.workload.values:
         for p in final.preset.values:
@@ -182,7 +191,7 @@ def summary(ds: xr.Dataset):
 
 
 def _figure(ds: xr.Dataset, path: Path) -> None:
-    final = ds.isel(record=-1)
+    final = _final(ds)
     fig, axes = plt.subplots(2, 3, figsize=(15, 7), constrained_layout=True)
     x = np.arange(len(ALPHAS))
     width = 0.12
