@@ -178,3 +178,31 @@ def test_shape_errors_and_options():
     assert y.shape == (1, 2, 5, 5)
     assert PlainCNN(channels=(4, 8))(torch.rand(2, 1, 12, 12)).shape == (2, 10)
     assert F.relu is not None
+
+
+def test_group_model_overfits_a_tiny_batch():
+    """Bug check of the whole pipeline (kernel nets, lifting, group conv, norms, pooling,
+    gradients): on a fixed sample set the affine model fits 32 digits exactly."""
+    from neurosim.workloads import mnist5k
+
+    data = mnist5k(n_train=32, n_test=10, flatten=False)
+    x = F.avg_pool2d(F.pad(data.x_train.float(), (6,) * 4), 2)  # 20×20, as in the study
+    y = data.y_train
+    torch.manual_seed(0)
+    G = GLPlus(2, log_scale=(np.log(0.8), np.log(1.25)), max_stretch=0.2, max_angle=np.pi / 4)
+    m = GroupCNN(G, channels=(8, 8), num_samples=4, hidden=32)
+    smp = G.sample(4, generator=_gen(0), dtype=torch.float32)
+    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small convolutions: threading only adds overhead
+    try:
+        for _ in range(100):
+            loss = F.cross_entropy(m(x, smp), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    finally:
+        torch.set_num_threads(threads)
+    m.eval()
+    assert float(loss.detach()) < 0.05
+    assert float((m(x, smp).argmax(-1) == y).float().mean()) == 1.0

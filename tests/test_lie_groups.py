@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from scipy.stats import ks_2samp
+from scipy.stats import ks_2samp, kstest
 
 from equivariance.lie import (
     SL,
@@ -238,3 +238,59 @@ def test_features_are_smooth_global_coordinates():
     k, s = G.decompose(g)
     torch.testing.assert_close(f[:, :2], k[:, :, 0])  # (cos θ, sin θ)
     assert SL(2).n_features == 4 and SO(2).n_features == 2 and GLPlus(3).n_features == 15
+
+
+@pytest.mark.parametrize("name", ["SO(2)", "SL(2)", "GL+(2)"])
+def test_rotation_truncation_is_stratified_uniform_on_the_arc(name):
+    """``max_angle`` α: θ_j in the j-th of N equal strata of [-α, α] (stratified uniform,
+    the Haar measure restricted to the arc), s drawn as without truncation."""
+    a = 0.6
+    G = {
+        "SO(2)": lambda: SO(2, max_angle=a),
+        "SL(2)": lambda: SL(2, max_stretch=0.4, max_angle=a),
+        "GL+(2)": lambda: GLPlus(2, log_scale=(-0.2, 0.3), max_stretch=0.4, max_angle=a),
+    }[name]()
+    num, draws = 8, 200
+    gen = _gen(11)
+    theta = []
+    for _ in range(draws):
+        k = G.sample(num, generator=gen).k
+        theta.append(torch.atan2(k[:, 1, 0], k[:, 0, 0]))
+    theta = torch.stack(theta)  # (draws, N)
+    h = G.sample(num, generator=gen)
+    assert G.contains(h.g).all()
+    torch.testing.assert_close(G.decompose(h.g)[0], h.k, rtol=0, atol=1e-12)
+    assert float(theta.abs().max()) <= a + 1e-12
+    stratum = ((theta + a) / (2 * a / num)).floor()
+    assert torch.equal(stratum, torch.arange(num, dtype=F64).expand(draws, num))
+    # pooled over draws the angles are uniform on the arc
+    u = ((theta.flatten() + a) / (2 * a)).numpy()
+    assert kstest(u, "uniform").pvalue > 0.01
+    if name != "SO(2)":  # the symmetric part keeps its (truncated Haar) law
+        _, s = G.decompose(G.sample(2000, generator=_gen(12)).g)
+        _, s_ref = G.decompose(type(G)(2, **_kwargs(G)).sample(2000, generator=_gen(13)).g)
+        assert ks_2samp(_stretch_of_s(s), _stretch_of_s(s_ref)).pvalue > 0.01
+    with pytest.raises(ValueError, match="leaves the arc"):
+        G.sample(8, orbit=4)
+    assert "max_angle=0.6" in repr(G)
+
+
+def _kwargs(G):
+    """Constructor arguments of ``G`` without its rotation truncation."""
+    kw = {"max_stretch": G.max_stretch}
+    if isinstance(G, GLPlus):
+        kw["log_scale"] = G.log_scale
+    return kw
+
+
+def _stretch_of_s(s):
+    ev = torch.linalg.eigvalsh(s)
+    return (ev[:, -1] - ev[:, 0]).numpy() / 2
+
+
+@pytest.mark.parametrize("bad", [0.0, -0.1, 4.0])
+def test_rotation_truncation_validation(bad):
+    with pytest.raises(ValueError, match="max_angle"):
+        SO(2, max_angle=bad)
+    with pytest.raises(ValueError, match="max_angle"):
+        GLPlus(3, max_angle=0.5)
