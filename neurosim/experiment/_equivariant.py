@@ -10,8 +10,12 @@ task                network
                     output ``(n_out, 1)``; ``workload.lmax`` the degree; biases on l = 0 only
                     (inside the maps, whatever ``network.bias`` says).
 ``nbody_frames``    dense, ``sizes = [35, …, 15]`` (5 particles), one row per frame element.
-``affine_lifted``   dense on the frozen lifting features, ``sizes[0] = 2 × lifting channels``
-                    (a mean and a max per channel).
+``affine_lifted``   dense on the lifting features, ``sizes[0] = 2 × lifting channels``
+                    (a mean and a max per channel). ``workload.lifting = "trained"``: the
+                    clamped input is the image and connection 1 is a
+                    :class:`~neurosim.substrate.ModuleConnection` around
+                    :func:`~neurosim.workloads.equivariant.affine_lifting_map` (lifting
+                    conv, pooling, linear to sizes[1]); the rest is dense.
 ==================  ===========================================================================
 """
 
@@ -19,11 +23,12 @@ from __future__ import annotations
 
 import torch
 
-from ..substrate import LayeredNetwork
+from ..substrate import Dense, LayeredNetwork, ModuleConnection
 from ..substrate.equivariant import gaunt_network
 from ..workloads.equivariant import (
     EquivariantTask,
     affine_lifted,
+    affine_lifting_map,
     nbody_frames,
     spherical_molecules,
 )
@@ -81,7 +86,12 @@ def build_equivariant(
                 f"{sizes}"
             )
         task = affine_lifted(
-            n_train=wl.n_train, n_test=wl.n_test, channels=sizes[0] // 2, seed=seed, dtype=dtype
+            n_train=wl.n_train,
+            n_test=wl.n_test,
+            channels=sizes[0] // 2,
+            lifting=wl.lifting,
+            seed=seed,
+            dtype=dtype,
         )
         if not classification:
             d = task.data
@@ -93,6 +103,30 @@ def build_equivariant(
             )
     else:
         raise KeyError(f"not an equivariant task: {wl.task!r}")
+    if wl.task == "affine_lifted" and wl.lifting == "trained":
+        lift = affine_lifting_map(
+            task.data.x_train,
+            sizes[1],
+            channels=sizes[0] // 2,
+            seed=seed,
+            gain=net_cfg.init_gain,
+            generator=generator,
+        )
+        shape = tuple(task.data.x_train.shape[1:])
+        conns = [ModuleConnection(lift, shape, (sizes[1],), alpha=0.0, generator=generator)]
+        conns += [
+            Dense(
+                a,
+                b,
+                alpha=config.feedback.alpha,
+                gain=net_cfg.init_gain,
+                generator=generator,
+                dtype=dtype,
+            )
+            for a, b in zip(sizes[1:-1], sizes[2:], strict=True)
+        ]
+        network = LayeredNetwork(conns, activation=net_cfg.activation, bias=net_cfg.bias)
+        return network, task
     network = LayeredNetwork.dense(
         sizes,
         activation=net_cfg.activation,

@@ -518,8 +518,8 @@ class WorkloadConfig(_Model):
     invariant regression on SH-embedded point clouds with a Gaunt relaxation network
     (sizes = channels, degree ``lmax``); ``"nbody_frames"`` = charged n-body forecasting,
     frame-averaged (one row per PCA frame element; sizes = [35, …, 15]; n_train and
-    n_test count systems); ``"affine_lifted"`` = affine digits through a frozen GL⁺(2)
-    lifting convolution (sizes[0] = 2 × lifting channels).
+    n_test count systems); ``"affine_lifted"`` = affine digits through a GL⁺(2) lifting
+    convolution, frozen or trained (``lifting``; sizes[0] = 2 × lifting channels).
 
     The real-data tasks use a fixed class-balanced split (independent of ``seed``):
     ``n_test`` test and ``n_train`` training images, n_train + n_test ≤ 5000 (mnist)
@@ -540,6 +540,14 @@ class WorkloadConfig(_Model):
 
     lmax: int = Field(2, ge=0, le=8)
     """Spherical-harmonic degree L of the ``"spherical"`` task's irreps states (0 … 8)."""
+
+    lifting: Literal["frozen", "pretrained", "trained"] = "frozen"
+    """``"affine_lifted"`` only: ``"frozen"`` = the GL⁺(2) lifting layer is a fixed random
+    feature map computed once (the network's input is its features); ``"pretrained"`` =
+    the same, but the lifting layer was first trained by BP on the untransformed training
+    digits (then frozen); ``"trained"`` = the
+    input is the image and the first connection is the lifting layer + pooling + a linear
+    map (a module connection), whose parameters the learning rule trains through the drive."""
 
 
 class TrainingConfig(_Model):
