@@ -315,7 +315,7 @@ def test_frame_averaged_substrate_hep_equals_exact_and_bp_agree():
 
 @pytest.fixture(scope="module")
 def encoder():
-    return AffineLiftingEncoder(4, kernel_size=5, num_samples=8, seed=0)
+    return AffineLiftingEncoder(4, kernel_size=5, num_samples=8, max_angle=None, seed=0)
 
 
 def _images(n=3, size=16):
@@ -361,15 +361,21 @@ def test_lifted_substrate_hep_equals_exact_and_bp_agree(encoder):
         ("spherical", [3, 4, 1], "mse"),
         ("nbody_frames", [35, 12, 15], "mse"),
         pytest.param("affine_lifted", [16, 12, 10], "cross_entropy", marks=pytest.mark.slow),
+        pytest.param("affine_lifted:trained", [8, 12, 10], "cross_entropy", marks=pytest.mark.slow),
+        pytest.param(
+            "affine_lifted:pretrained", [8, 12, 10], "cross_entropy", marks=pytest.mark.slow
+        ),
     ],
 )
 def test_runner_trains_each_equivariant_workload(task, sizes, loss):
     from neurosim.experiment import Config
     from neurosim.experiment.runner import run
 
+    task, _, lifting = task.partition(":")
+    wl = {"task": task, "n_train": 32, "n_test": 16, "batch": 8, "loss": loss}
     cfg = Config.model_validate(
         {
-            "workload": {"task": task, "n_train": 32, "n_test": 16, "batch": 8, "loss": loss},
+            "workload": wl | ({"lifting": lifting} if lifting else {}),
             "network": {"sizes": sizes},
             "feedback": {"alpha": 45.0},
             "dynamics": {"tol": 1e-8},
@@ -426,3 +432,68 @@ def test_equivariant_substrate_study_quick(tmp_path, load_study):
     ideal0 = table[(table.preset == "ideal") & (table.alpha == 0.0)]
     assert (ideal0[["dcos_l1", "gcos"]] > 0.999).all().all()
     assert np.isfinite(table.err_ep).all() and np.isfinite(table.err_bp).all()
+
+
+# --------------------------------------------------------------------------- trained lifting
+
+
+def _lifted_network(max_angle, alpha=0.0, channels=2, samples=4):
+    from neurosim.substrate import Dense, ModuleConnection
+    from neurosim.workloads.equivariant import AffineLiftingMap
+
+    enc = AffineLiftingEncoder(
+        channels,
+        kernel_size=3,
+        num_samples=samples,
+        hidden=8,
+        max_angle=max_angle,
+        trainable=True,
+        seed=1,
+    )
+    with torch.no_grad():
+        f = enc(_images(6, 12))
+    lift = AffineLiftingMap(enc, f.mean(0), f.std(0).clamp_min(1e-12), 5, generator=_gen(3))
+    conns = [
+        ModuleConnection(lift, (1, 12, 12), (5,), generator=_gen(4)),
+        Dense(5, 3, alpha=alpha, generator=_gen(5)),
+    ]
+    return LayeredNetwork(conns)
+
+
+def test_trained_lifting_substrate_is_invariant_to_quarter_turns():
+    net = _lifted_network(max_angle=None)  # orbit = 4: the sample set is closed under 90°
+    img = _images(3, 12)
+    base = _relax(net, img)
+    for k in (1, 2, 3):
+        moved = _relax(net, torch.rot90(img, k, dims=(-2, -1)))
+        for a, b in zip(moved.u, base.u, strict=True):
+            assert float((a - b).abs().max()) < 1e-10 * float(b.detach().abs().max())
+    # the truncated (±45°) encoder is not: quarter turns leave its arc
+    trunc = _lifted_network(max_angle=math.pi / 4)
+    a = _relax(trunc, img).u[0].detach()
+    b = _relax(trunc, torch.rot90(img, 1, dims=(-2, -1))).u[0].detach()
+    assert float((a - b).abs().max()) > 1e-6
+
+
+def test_trained_lifting_ep_gradient_equals_implicit_bp_at_alpha_zero():
+    net = _lifted_network(max_angle=math.pi / 4)
+    x = _images(4, 12)
+    y = torch.rand(4, 3, dtype=torch.float64, generator=_gen(2))
+    loss = MSELoss()
+    fp = FreePhase(5000, tol=TIGHT)
+    free = fp.run(net, x)
+    assert free.all_converged
+    ep = GeneralizedEP(Exact(), fp, NudgedPhase(5000, FixedPoint(), TIGHT))
+    bp = ImplicitBP(fp)
+    g_ep = ep.compute(net, loss, x, y, free=free).grads
+    g_bp = bp.compute(net, loss, x, y, free=free).grads
+    lifting = [k for k in g_bp if "encoder" in k]
+    assert lifting and any(float(g_bp[k].abs().max()) > 1e-8 for k in lifting)
+    for k, g in g_bp.items():
+        torch.testing.assert_close(g_ep[k], g, rtol=1e-8, atol=1e-12, msg=k)
+    # the holomorphic estimator reaches the lifting parameters too (finite r: close, not exact)
+    holo = GeneralizedEP(Holomorphic(r=0.1, n=12), fp, NudgedPhase(5000, FixedPoint(), TIGHT))
+    g_h = holo.compute(net, loss, x, y, free=free).grads
+    for k in lifting:
+        err = float((g_h[k] - g_bp[k]).norm() / g_bp[k].norm().clamp_min(1e-30))
+        assert err < 1e-5, (k, err)
