@@ -21,6 +21,9 @@ gaunt
 frames
     The frame-averaging wrapper vs its backbone (E(3), frame size 8), and vs the
     backbone on the same stacked rows.
+lie
+    Affine-group CNNs (GL+(2), SO(2)) vs a plain CNN of the same size: forward and
+    forward+backward cost.
 backends
     Numba and brian2 relaxations vs torch eager over network size x batch, and
     whether the automatic backend choice ever picks the slower engine.
@@ -36,5 +39,6 @@ BENCHMARKS = (
     "sweep",
     "gaunt",
     "frames",
+    "lie",
     "backends",
 )

@@ -1,6 +1,6 @@
 """equivariance: PyTorch equivariant layers used as neurosim workloads (DESIGN.md §6)."""
 
-from . import so3 as so3, soft as soft
+from . import lie as lie, so3 as so3, soft as soft
 from .backbones import GNNBackbone as GNNBackbone, MLPBackbone as MLPBackbone
 from .frames import (
     DegenerateFrameWarning as DegenerateFrameWarning,
@@ -20,6 +20,7 @@ from .strength import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "lie",
     "so3",
     "soft",
     "GNNBackbone",

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -66,16 +64,8 @@ def test_affine_digits_split_seed_and_canvas():
     assert float(np.corrcoef(ratio.numpy(), det.numpy())[0, 1]) > 0.8
 
 
-def _load(name: str):
-    sys.path.insert(0, str(STUDIES))
-    spec = importlib.util.spec_from_file_location(f"study_{name}", STUDIES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_affine_digits_study_quick(tmp_path):
-    ds = _load("affine_digits").main(["--quick", "--out", str(tmp_path)])
+def test_affine_digits_study_quick(tmp_path, load_study):
+    ds = load_study("affine_digits").main(["--quick", "--out", str(tmp_path)])
     assert (tmp_path / "affine_digits.png").exists()
     on_disk = xr.open_dataset(tmp_path / "affine_digits.nc")
     assert "config_toml" in on_disk.attrs and "git_revision" in on_disk.attrs

