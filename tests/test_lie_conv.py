@@ -59,13 +59,15 @@ def test_transform_images_is_rot90_and_a_group_action():
     assert float((two - one).abs().max()) < 0.02
 
 
+@pytest.mark.parametrize("supersample", [1, 2, 3])
 @pytest.mark.parametrize("name", list(GROUPS))
-def test_layers_exactly_equivariant_on_permuted_samples(name):
-    """With an orbit-closed sample set, Lift/GroupConv(L_R f)(·, R h_i) = L_R(...)(·, h_i)."""
+def test_layers_exactly_equivariant_on_permuted_samples(name, supersample):
+    """With an orbit-closed sample set, Lift/GroupConv(L_R f)(·, R h_i) = L_R(...)(·, h_i);
+    sub-pixel supersampling keeps it (its offsets are closed under 90° rotations)."""
     G = GROUPS[name]()
     torch.manual_seed(0)
-    lift = LiftingConv(G, 2, 3, 5, hidden=8).double()
-    gconv = GroupConv(G, 3, 2, 3, hidden=8).double()
+    lift = LiftingConv(G, 2, 3, 5, hidden=8, supersample=supersample).double()
+    gconv = GroupConv(G, 3, 2, 3, hidden=8, supersample=supersample).double()
     smp = G.sample(8, generator=_gen(1), dtype=F64, orbit=4)
     p = _permutation(smp, R90)
     x = torch.rand(2, 2, 10, 10, dtype=F64, generator=_gen(2))
@@ -79,10 +81,20 @@ def test_layers_exactly_equivariant_on_permuted_samples(name):
     assert float(inv1.detach().abs().max()) > 1e-3  # not trivially zero
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"supersample": 3, "spatial_pool": "blur", "group_pool": "softmax"},
+    ],
+    ids=["default", "supersampled-blur-softmax"],
+)
 @pytest.mark.parametrize("name", list(GROUPS))
-def test_model_exactly_invariant_to_90_degrees_with_orbit_samples(name):
+def test_model_exactly_invariant_to_90_degrees_with_orbit_samples(name, options):
     torch.manual_seed(0)
-    m = GroupCNN(GROUPS[name](), channels=(3, 4), num_samples=8, orbit=4, hidden=8).double()
+    m = GroupCNN(
+        GROUPS[name](), channels=(3, 4), num_samples=8, orbit=4, hidden=8, **options
+    ).double()
     x = torch.rand(3, 1, 12, 12, dtype=F64, generator=_gen())
     m.train()  # batch statistics: exercise the equivariance of batch norm too
     smp = m.group.sample(8, generator=_gen(5), dtype=F64, orbit=4)
@@ -151,6 +163,49 @@ def test_gradcheck_parameters_and_input(name):
     assert torch.autograd.gradcheck(lambda z: gconv(lift(z, smp), smp), (x,))
 
 
+def test_softmax_pooling_between_max_and_mean():
+    """T log sum_j w_j exp(F_j / T): -> max as T -> 0, -> weighted mean as T -> inf, and
+    never above the max (weights sum to 1)."""
+    smp = GLPlus(2).sample(6, generator=_gen(), dtype=F64)
+    x = torch.randn(2, 3, 6, 4, 4, dtype=F64, generator=_gen(1))
+    mx, mean = pool_group(x, smp, "max"), pool_group(x, smp, "mean")
+    cold = pool_group(x, smp, "softmax", temperature=1e-4)
+    hot = pool_group(x, smp, "softmax", temperature=1e4)
+    torch.testing.assert_close(cold, mx, rtol=0, atol=1e-3)
+    torch.testing.assert_close(hot, mean, rtol=0, atol=1e-3)
+    soft = pool_group(x, smp, "softmax")
+    assert bool((soft <= mx + 1e-12).all()) and bool((soft >= mean - 1e-12).all())
+
+
+def test_supersampled_kernel_is_the_footprint_mean():
+    """S = 1 is point sampling; S = 3 is the mean of the windowed kernel at the 9 sub-pixel
+    points h^{-1}(d + delta), computed here directly from the SIREN."""
+    from equivariance.lie import kernel_offsets, subpixel_offsets
+
+    G = GLPlus(2, log_scale=(-0.3, 0.3), max_stretch=0.4)
+    smp = G.sample(3, generator=_gen(), dtype=F64)
+    torch.manual_seed(0)
+    one = LiftingConv(G, 2, 3, 5, hidden=8).double()
+    three = LiftingConv(G, 2, 3, 5, hidden=8, supersample=3).double()
+    three.load_state_dict(one.state_dict())
+    hinv = torch.linalg.inv(smp.g)
+    d = kernel_offsets(5, dtype=F64)
+    inv_det = 1 / torch.linalg.det(smp.g)
+
+    def direct(points):  # (k, k, 2) -> kernel (C_out·N, C_in, k, k)
+        u = torch.einsum("nij,abj->nabi", hinv, points)
+        win = torch.sigmoid(one.window_slope * (1 - u.norm(dim=-1)))
+        psi = one.siren(u) * (win * inv_det[:, None, None] * one.gain)[..., None]
+        return psi.reshape(3, 5, 5, 3, 2).permute(3, 0, 4, 1, 2).reshape(9, 2, 5, 5)
+
+    with torch.no_grad():
+        torch.testing.assert_close(one.kernel(smp), direct(d), rtol=0, atol=1e-13)
+        sub = subpixel_offsets(3, dtype=F64) / 2  # pixel units -> offset units (c = 2)
+        assert sub.shape == (9, 2) and float(sub.abs().max()) == pytest.approx(1 / 6)
+        mean = torch.stack([direct(d + delta) for delta in sub]).mean(0)
+        torch.testing.assert_close(three.kernel(smp), mean, rtol=0, atol=1e-13)
+
+
 def test_samples_redrawn_in_training_fixed_in_eval():
     m = GroupCNN(GLPlus(2), channels=(2, 2), num_samples=4, hidden=8)
     x = torch.rand(2, 1, 8, 8, generator=_gen())
@@ -176,6 +231,16 @@ def test_shape_errors_and_options():
         LiftingConv(G, 1, 1, 4)
     y = pool_group(torch.rand(1, 2, 3, 5, 5), smp, "max")
     assert y.shape == (1, 2, 5, 5)
+    with pytest.raises(ValueError, match="temperature"):
+        pool_group(torch.zeros(1, 2, 3, 5, 5), smp, "softmax", temperature=0.0)
+    with pytest.raises(ValueError, match="supersample"):
+        LiftingConv(G, 1, 1, 3, supersample=0)
+    with pytest.raises(KeyError, match="options"):
+        GroupCNN(G, channels=(2, 2), num_samples=3, spatial_pool="avg")(torch.rand(1, 1, 8, 8))
+    with pytest.raises(ValueError, match="kernel sizes"):
+        GroupCNN(G, channels=(2, 2), kernel_size=(5, 3, 3))
+    m = GroupCNN(G, channels=(2, 2), kernel_size=(5, 3), num_samples=3, supersample=2)
+    assert [c.kernel_size for c in m.convs] == [5, 3] and m(torch.rand(2, 1, 8, 8)).shape == (2, 10)
     assert PlainCNN(channels=(4, 8))(torch.rand(2, 1, 12, 12)).shape == (2, 10)
     assert F.relu is not None
 

@@ -7,6 +7,7 @@ from ._conv import (
     LiftingConv as LiftingConv,
     kernel_offsets as kernel_offsets,
     pool_group as pool_group,
+    subpixel_offsets as subpixel_offsets,
     transform_images as transform_images,
 )
 from ._groups import (
@@ -45,6 +46,7 @@ __all__ = [
     "sample_so",
     "sample_traceless_symmetric",
     "sinhc",
+    "subpixel_offsets",
     "sym_exp",
     "sym_log",
     "transform_images",

@@ -20,7 +20,10 @@ interpolation) and, for the group layer, at the smooth global coordinates
 Discretization
     :math:`d` runs over the ``k × k`` pixel offsets (unit = half the kernel width, so
     offsets lie in :math:`[-1, 1]^2`; a smooth radial window :math:`\sigma(a(1-|u|))`
-    on :math:`u = h^{-1} d` makes the kernel decay inside the box), the integral over
+    on :math:`u = h^{-1} d` makes the kernel decay inside the box; with ``supersample =
+    S > 1`` each pixel's value is the mean over :math:`S \times S` sub-pixel points
+    :math:`h^{-1}(d + \delta)`, the integral over the pixel footprint, which low-passes
+    the learned kernel before it is sampled), the integral over
     :math:`H` is the weighted sum over a :class:`GroupSamples` set :math:`\{(h_j, w_j)\}`
     (Monte Carlo, :math:`\sum_j w_j = 1`), and outputs are computed at the same
     :math:`h_i`. Each layer is one ``conv2d`` with a kernel of shape
@@ -63,6 +66,7 @@ __all__ = [
     "GroupConv",
     "kernel_offsets",
     "pool_group",
+    "subpixel_offsets",
     "transform_images",
 ]
 
@@ -112,11 +116,40 @@ class SIREN(nn.Module):
                 bound = 1.0 / lin.in_features if i == 0 else math.sqrt(6 / lin.in_features) / omega0
                 lin.weight.uniform_(-bound, bound)
 
-    def forward(self, u: torch.Tensor) -> torch.Tensor:
-        """``(..., in_features) -> (..., out_features)``."""
+    def hidden_features(self, u: torch.Tensor) -> torch.Tensor:
+        """Last sine layer :math:`z_L`, ``(..., in_features) -> (..., hidden)``."""
         for lin in self.sines:
             u = torch.sin(self.omega0 * lin(u))
-        return self.out(u)
+        return u
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        """``(..., in_features) -> (..., out_features)``."""
+        return self.out(self.hidden_features(u))
+
+    def footprint_mean(self, u: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+        r""":math:`\frac1S\sum_s \sigma_s\,y(u_s)` over the second-to-last axis of ``u``.
+
+        ``u (..., S, in_features)``, ``window (..., S)`` → ``(..., out_features)``. The
+        read-out is affine, so the mean is taken on the hidden layer:
+        :math:`W_{out}\overline{\sigma z} + b_{out}\bar\sigma` (``S`` times cheaper).
+        """
+        z = (self.hidden_features(u) * window[..., None]).mean(-2)
+        return F.linear(z, self.out.weight) + self.out.bias * window.mean(-1)[..., None]
+
+
+def subpixel_offsets(supersample: int, dtype=torch.float32, device=None) -> torch.Tensor:
+    r"""Centres ``(S², 2)`` of an ``S × S`` split of the unit pixel, relative to its centre.
+
+    :math:`\delta_{ab} = ((b - (S-1)/2)/S,\; (a - (S-1)/2)/S)` in pixel units; the set is
+    closed under 90° rotations (and reflections), so supersampled kernels keep the
+    exact lattice equivariance of the module docstring.
+    """
+    if supersample < 1:
+        raise ValueError(f"supersample must be >= 1, got {supersample}")
+    t = torch.arange(supersample, dtype=dtype, device=device)
+    t = (t - (supersample - 1) / 2) / supersample
+    yy, xx = torch.meshgrid(t, t, indexing="ij")
+    return torch.stack([xx, yy], dim=-1).reshape(-1, 2)
 
 
 def kernel_offsets(kernel_size: int, dtype=torch.float32, device=None) -> torch.Tensor:
@@ -156,6 +189,7 @@ class _KernelLayer(nn.Module):
         omega0,
         window_slope,
         bias,
+        supersample,
     ):
         super().__init__()
         if group.n != 2:
@@ -168,13 +202,23 @@ class _KernelLayer(nn.Module):
             n_in, out_channels * in_channels, hidden=hidden, layers=layers, omega0=omega0
         )
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
-        self.register_buffer("offsets", kernel_offsets(kernel_size), persistent=False)
+        self.supersample = int(supersample)
+        # float64 buffers (cast to the samples' dtype in _coords): 1/3 and (a - 3)/3 are not
+        # float32 numbers, so a float32 buffer would blur float64 layers at 1e-8
+        f64 = torch.float64
+        c = (kernel_size - 1) / 2
+        self.register_buffer("offsets", kernel_offsets(kernel_size, f64), persistent=False)
+        self.register_buffer(
+            "sub_offsets", subpixel_offsets(self.supersample, f64) / c, persistent=False
+        )
         self.gain = 1.0 / math.sqrt(in_channels * kernel_size**2)
 
     def _coords(self, samples: GroupSamples) -> torch.Tensor:
-        """Transformed offsets :math:`h_i^{-1} d` ``(N, k, k, 2)`` and their window."""
-        d = self.offsets.to(samples.g.dtype)
-        u = torch.einsum("nij,abj->nabi", _inverse(samples), d)
+        r"""Transformed offsets :math:`h_i^{-1} (d + \delta_s)` ``(N, k, k, S², 2)`` and their
+        window ``(N, k, k, S²)``."""
+        dtype = samples.g.dtype
+        d = self.offsets.to(dtype)[:, :, None] + self.sub_offsets.to(dtype)
+        u = torch.einsum("nij,absj->nabsi", _inverse(samples), d)
         window = torch.sigmoid(self.window_slope * (1 - torch.linalg.vector_norm(u, dim=-1)))
         return u, window
 
@@ -210,6 +254,11 @@ class LiftingConv(_KernelLayer):
     window_slope : float
         Slope ``a`` of the window :math:`\\sigma(a(1 - |h^{-1}d|))`.
     bias : bool
+    supersample : int
+        ``S``: each kernel pixel is the mean of the windowed kernel at ``S × S`` sub-pixel
+        points :math:`h^{-1}(d + \\delta_s)` (:func:`subpixel_offsets`), i.e. the
+        integral of :math:`\\psi(h^{-1}\\cdot)` over the pixel footprint by the midpoint
+        rule, an anti-aliasing box filter that follows :math:`h`. ``1`` = point sampling.
     """
 
     def __init__(
@@ -224,6 +273,7 @@ class LiftingConv(_KernelLayer):
         omega0: float = 10.0,
         window_slope: float = 4.0,
         bias: bool = True,
+        supersample: int = 1,
     ):
         super().__init__(
             group,
@@ -236,13 +286,14 @@ class LiftingConv(_KernelLayer):
             omega0,
             window_slope,
             bias,
+            supersample,
         )
 
     def kernel(self, samples: GroupSamples) -> torch.Tensor:
         """Kernel ``(C_out·N, C_in, k, k)`` for ``samples`` (out-channel major)."""
-        u, window = self._coords(samples)
-        psi = self.siren(u)
-        psi = psi * (window * _inv_det(samples)[:, None, None] * self.gain)[..., None]
+        u, window = self._coords(samples)  # (N, k, k, S², 2), (N, k, k, S²)
+        psi = self.siren.footprint_mean(u, window)  # (N, k, k, C_out·C_in)
+        psi = psi * (_inv_det(samples)[:, None, None] * self.gain)[..., None]
         n, k = samples.num, self.kernel_size
         psi = psi.reshape(n, k, k, self.out_channels, self.in_channels)
         return psi.permute(3, 0, 4, 1, 2).reshape(self.out_channels * n, self.in_channels, k, k)
@@ -280,6 +331,7 @@ class GroupConv(_KernelLayer):
         omega0: float = 10.0,
         window_slope: float = 4.0,
         bias: bool = True,
+        supersample: int = 1,
     ):
         super().__init__(
             group,
@@ -292,23 +344,26 @@ class GroupConv(_KernelLayer):
             omega0,
             window_slope,
             bias,
+            supersample,
         )
 
     def kernel(self, samples: GroupSamples) -> torch.Tensor:
         """Kernel ``(C_out·N, C_in·N, k, k)`` (output sample ``i``, input sample ``j``)."""
         n, k = samples.num, self.kernel_size
-        u, window = self._coords(samples)  # (N_out, k, k, 2)
+        u, window = self._coords(samples)  # (N_out, k, k, S², 2), (N_out, k, k, S²)
+        m = u.shape[-2]
         rel = _inverse(samples)[:, None] @ samples.g[None]  # h_i^{-1} h_j, (N_out, N_in, 2, 2)
         xi = self.group.features(rel)  # (N_out, N_in, F)
         inp = torch.cat(
-            [u[:, None].expand(n, n, k, k, 2), xi[:, :, None, None].expand(n, n, k, k, -1)], -1
+            [
+                u[:, None].expand(n, n, k, k, m, 2),
+                xi[:, :, None, None, None].expand(n, n, k, k, m, -1),
+            ],
+            -1,
         )
-        psi = self.siren(inp)  # (N_out, N_in, k, k, C_out·C_in)
-        scale = (
-            window[:, None]
-            * (samples.weight[None, :] * _inv_det(samples)[:, None])[..., None, None]
-        )
-        psi = psi * (scale * self.gain)[..., None]
+        psi = self.siren.footprint_mean(inp, window[:, None].expand(n, n, k, k, m))
+        scale = (samples.weight[None, :] * _inv_det(samples)[:, None])[..., None, None]
+        psi = psi * (scale * self.gain)[..., None]  # (N_out, N_in, k, k, C_out·C_in)
         psi = psi.reshape(n, n, k, k, self.out_channels, self.in_channels)
         return psi.permute(4, 0, 5, 1, 2, 3).reshape(
             self.out_channels * n, self.in_channels * n, k, k
@@ -330,19 +385,31 @@ class GroupConv(_KernelLayer):
         return self._finish(y, n)
 
 
-def pool_group(x: torch.Tensor, samples: GroupSamples, mode: str = "mean") -> torch.Tensor:
+def pool_group(
+    x: torch.Tensor, samples: GroupSamples, mode: str = "mean", *, temperature: float = 1.0
+) -> torch.Tensor:
     """Invariant pooling over :math:`H`: ``(B, C, N, H, W)`` → ``(B, C, H, W)``.
 
     ``"mean"``: :math:`\\sum_j w_j F(\\cdot, h_j)`, the Monte Carlo estimate of the
     normalized Haar integral (its invariance error is :math:`O(N^{-1/2})`);
-    ``"max"``: :math:`\\max_j F(\\cdot, h_j)`. Both are exactly invariant under
-    left translations that permute the sample set.
+    ``"max"``: :math:`\\max_j F(\\cdot, h_j)`;
+    ``"softmax"``: :math:`T \\log \\sum_j w_j e^{F(\\cdot, h_j)/T}` (``T`` =
+    ``temperature``), the Monte Carlo estimate of :math:`T\\log\\int_H e^{F/T}\\,d\\mu`,
+    between the mean (:math:`T \\to \\infty`) and the max (:math:`T \\to 0`); smooth in
+    :math:`h`, so a rotated input moves it continuously rather than by whichever sample
+    of a truncated set happens to be largest. All three are exactly invariant under left
+    translations that permute the sample set.
     """
     if mode == "mean":
         return torch.einsum("bcnhw,n->bchw", x, samples.weight.to(x.dtype))
     if mode == "max":
         return x.amax(dim=2)
-    raise KeyError(f"unknown group pooling {mode!r}; options: ['mean', 'max']")
+    if mode == "softmax":
+        if not temperature > 0:
+            raise ValueError(f"softmax pooling needs temperature > 0, got {temperature}")
+        logw = samples.weight.to(x.dtype).log().view(1, 1, -1, 1, 1)
+        return temperature * torch.logsumexp(x / temperature + logw, dim=2)
+    raise KeyError(f"unknown group pooling {mode!r}; options: ['mean', 'max', 'softmax']")
 
 
 def transform_images(
