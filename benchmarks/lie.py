@@ -2,7 +2,8 @@
 
 The models of ``studies/affine_digits.py`` at its full setting: ``GroupCNN`` on
 ℝ² ⋊ GL⁺(2) and on ℝ² ⋊ SO(2) (rotations truncated to ±45°, 2 blocks × 16 channels,
-k = 5, SIREN 2 × 64, max group pooling) and ``PlainCNN(channels=(24, 44))``, on
+k = 7 with 3 × 3 sub-pixel kernel supersampling, SIREN 2 × 64, max group pooling) and
+``PlainCNN(channels=(24, 44))`` (k = 5), on
 20×20 single-channel images, float32, one thread. Per call, after warm-up:
 
 ``train`` (fwd+bwd)
@@ -42,7 +43,8 @@ MAX_ANGLE = math.pi / 4
 def _models(channels: int, hidden: int) -> dict[str, torch.nn.Module]:
     kw = dict(
         channels=(channels, channels),
-        kernel_size=5,
+        kernel_size=7,
+        supersample=3,
         num_samples=8,
         eval_samples=16,
         hidden=hidden,
