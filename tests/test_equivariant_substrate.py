@@ -132,7 +132,7 @@ def test_gaunt_fixed_point_is_equivariant(alpha):
         R = random_rotation(gen, inversion=inversion)
         moved = _relax(net, _act(R, x))
         for a, b in zip(moved.u, free.u, strict=True):
-            err = float((a - _act(R, b)).abs().max() / b.abs().max())
+            err = float(((a - _act(R, b)).abs().max() / b.abs().max()).detach())
             worst = max(worst, err)
     print(f"alpha={alpha}: relative equivariance error of u* {worst:.2e}")
     assert worst < 1e-6
