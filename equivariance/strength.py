@@ -305,7 +305,60 @@ class KimRescale(AbstractStrengthTuner):
         self._rescaled = bool(state["rescaled"])
 
 
-class DualAscent(AbstractStrengthTuner):
+class AbstractSmoothedTuner(AbstractStrengthTuner):
+    """Shared state of the every-step tuners: λ_j projected onto ``[λ_min, λ_max]`` and
+    the smoothed violations v̄_j ← β v̄_j + (1 − β) v_j (v̄_j = v_j at its first report).
+
+    Subclasses set ``lambda_min``, ``lambda_max`` and ``ema`` before calling
+    :meth:`_init_state`, and implement :meth:`update` with :meth:`_smooth` and
+    :meth:`_project`.
+    """
+
+    lambda_min: float
+    lambda_max: float
+    ema: float
+
+    def _init_state(self, names, strengths: Mapping[str, float] | float) -> None:
+        init = (
+            {k: float(strengths[k]) for k in names}
+            if isinstance(strengths, Mapping)
+            else dict.fromkeys(names, float(strengths))
+        )
+        self._lam = {k: self._project(v, v) for k, v in _check_strengths(init).items()}
+        self._vbar: dict[str, float | None] = dict.fromkeys(names)
+
+    def _project(self, value: float, previous: float) -> float:
+        if math.isnan(value):
+            return previous
+        return min(max(value, self.lambda_min), self.lambda_max)
+
+    def _smooth(self, name: str, v: float) -> float:
+        prev = self._vbar[name]
+        vbar = v if prev is None else self.ema * prev + (1.0 - self.ema) * v
+        self._vbar[name] = vbar
+        return vbar
+
+    @property
+    def strengths(self) -> dict[str, float]:
+        return dict(self._lam)
+
+    @property
+    def smoothed_violations(self) -> dict[str, float]:
+        """v̄_j (NaN before the first observation)."""
+        return {k: math.nan if v is None else v for k, v in self._vbar.items()}
+
+    def state_dict(self) -> dict:
+        return {"strengths": dict(self._lam), "vbar": dict(self._vbar)}
+
+    def load_state_dict(self, state: Mapping) -> None:
+        self._check_state_names(state["strengths"])
+        self._lam = _check_strengths(state["strengths"])
+        self._vbar = {
+            k: None if state["vbar"][k] is None else float(state["vbar"][k]) for k in self._lam
+        }
+
+
+class DualAscent(AbstractSmoothedTuner):
     r"""Strengths as Lagrange multipliers of violation constraints, by projected dual ascent.
 
     Each regularizer is a constraint ``v_j(θ) ≤ t_j`` (``targets``) on the
@@ -421,27 +474,7 @@ class DualAscent(AbstractStrengthTuner):
         self.max_step = float(max_step)
         if strengths is None:
             strengths = self.lambda_min
-        init = (
-            {k: float(strengths[k]) for k in tg}
-            if isinstance(strengths, Mapping)
-            else dict.fromkeys(tg, float(strengths))
-        )
-        self._lam = {k: self._project(v, v) for k, v in _check_strengths(init).items()}
-        self._vbar: dict[str, float | None] = dict.fromkeys(tg)
-
-    def _project(self, value: float, previous: float) -> float:
-        if math.isnan(value):
-            return previous
-        return min(max(value, self.lambda_min), self.lambda_max)
-
-    @property
-    def strengths(self) -> dict[str, float]:
-        return dict(self._lam)
-
-    @property
-    def smoothed_violations(self) -> dict[str, float]:
-        """v̄_j (NaN before the first observation)."""
-        return {k: math.nan if v is None else v for k, v in self._vbar.items()}
+        self._init_state(tg, strengths)
 
     def update(self, violations: Mapping[str, float], step: int) -> dict[str, float]:
         self._check_names(violations)
@@ -449,9 +482,7 @@ class DualAscent(AbstractStrengthTuner):
             v = _sanitize(v)
             if v is None:
                 continue
-            prev = self._vbar[k]
-            vbar = v if prev is None else self.ema * prev + (1.0 - self.ema) * v
-            self._vbar[k] = vbar
+            vbar = self._smooth(k, v)
             lam, t, d = self._lam[k], self.targets[k], self.max_step
             if self.mode == "additive":
                 step_k = min(max(self.lr * (vbar - t), -d), d)
@@ -463,18 +494,8 @@ class DualAscent(AbstractStrengthTuner):
             self._lam[k] = self._project(new, lam)
         return self.strengths
 
-    def state_dict(self) -> dict:
-        return {"strengths": dict(self._lam), "vbar": dict(self._vbar)}
 
-    def load_state_dict(self, state: Mapping) -> None:
-        self._check_state_names(state["strengths"])
-        self._lam = _check_strengths(state["strengths"])
-        self._vbar = {
-            k: None if state["vbar"][k] is None else float(state["vbar"][k]) for k in self._lam
-        }
-
-
-class EmpiricalBayes(AbstractStrengthTuner):
+class EmpiricalBayes(AbstractSmoothedTuner):
     r"""Strengths as prior precisions set from the violations the data support (every step).
 
     Objective. Read :math:`L_{task} + \sum_j λ_j R_j` as a negative log posterior:
@@ -572,29 +593,7 @@ class EmpiricalBayes(AbstractStrengthTuner):
         self.scale, self.rate, self.ema = float(scale), float(rate), float(ema)
         self.lambda_min, self.lambda_max = float(lambda_min), float(lambda_max)
         self.eps, self.max_step = float(eps), float(max_step)
-        init = (
-            {k: float(strengths[k]) for k in names}
-            if isinstance(strengths, Mapping)
-            else dict.fromkeys(names, float(strengths))
-        )
-        self._lam = {
-            k: self._project(v, self.lambda_min) for k, v in _check_strengths(init).items()
-        }
-        self._vbar: dict[str, float | None] = dict.fromkeys(names)
-
-    def _project(self, value: float, previous: float) -> float:
-        if math.isnan(value):
-            return previous
-        return min(max(value, self.lambda_min), self.lambda_max)
-
-    @property
-    def strengths(self) -> dict[str, float]:
-        return dict(self._lam)
-
-    @property
-    def smoothed_violations(self) -> dict[str, float]:
-        """v̄_j (NaN before the first observation)."""
-        return {k: math.nan if v is None else v for k, v in self._vbar.items()}
+        self._init_state(names, strengths)
 
     def target(self, name: str) -> float:
         """λ_j⋆ for the current v̄_j (λ_j itself before the first observation)."""
@@ -610,21 +609,10 @@ class EmpiricalBayes(AbstractStrengthTuner):
             v = _sanitize(v)
             if v is None:
                 continue
-            prev = self._vbar[k]
-            self._vbar[k] = v if prev is None else self.ema * prev + (1.0 - self.ema) * v
+            self._smooth(k, v)
             lam = self._lam[k]
             # both logs finite: λ and λ⋆ lie in [λ_min, λ_max] ⊂ (0, ∞)
             move = self.rate * (math.log(self.target(k)) - math.log(lam))
             move = min(max(move, -self.max_step), self.max_step)
             self._lam[k] = self._project(lam * math.exp(move), lam)
         return self.strengths
-
-    def state_dict(self) -> dict:
-        return {"strengths": dict(self._lam), "vbar": dict(self._vbar)}
-
-    def load_state_dict(self, state: Mapping) -> None:
-        self._check_state_names(state["strengths"])
-        self._lam = _check_strengths(state["strengths"])
-        self._vbar = {
-            k: None if state["vbar"][k] is None else float(state["vbar"][k]) for k in self._lam
-        }
