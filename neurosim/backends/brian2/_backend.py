@@ -109,27 +109,8 @@ class Brian2Backend(AbstractBackend):
             return str(exc)
         return None
 
-    def relax(
-        self,
-        network,
-        x,
-        *,
-        steps,
-        u0=None,
-        beta=None,
-        nudge=None,
-        integrator=None,
-        tol=0.0,
-        check_every=10,
-        progress=None,
-        bound=None,
-        drive_offset=None,
-    ) -> RelaxResult:
-        return self.simulate(
-            network, x, steps=steps, u0=u0, beta=beta, nudge=nudge, integrator=integrator,
-            tol=tol, check_every=check_every, progress=progress, bound=bound,
-            drive_offset=drive_offset,
-        )[0]  # fmt: skip
+    def relax(self, network, x, **kwargs) -> RelaxResult:
+        return self.simulate(network, x, **kwargs)[0]
 
     def simulate(
         self,
