@@ -233,20 +233,9 @@ def _homeostasis(config: Config) -> Homeostasis | None:
         return None
     if h.mode == "fixed":
         return Homeostasis(strength=h.strength, n_probes=h.n_probes)
-    from equivariance.strength import DualAscent
+    from ..learning.homeostasis import auto_tuner
 
-    from ..learning.homeostasis import HOMEOSTASIS
-
-    tuner = DualAscent(
-        {HOMEOSTASIS: h.target},
-        strengths=h.strength,
-        lr=0.05,
-        ema=0.9,
-        mode="multiplicative",
-        lambda_min=1e-6,
-        lambda_max=1e3,
-        max_step=0.5,
-    )
+    tuner = auto_tuner(target=h.target, strength=h.strength)
     return Homeostasis(strength="auto", n_probes=h.n_probes, tuner=tuner)
 
 

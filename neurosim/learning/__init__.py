@@ -31,6 +31,7 @@ from .homeostasis import (
     HOMEOSTASIS as HOMEOSTASIS,
     Homeostasis as Homeostasis,
     HomeostasisResult as HomeostasisResult,
+    auto_tuner as auto_tuner,
     homeostatic_loss as homeostatic_loss,
     jacobian_asymmetry as jacobian_asymmetry,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "OnlineHolomorphic",
     "get_estimator",
     "DEFAULT_ASYMMETRY_TARGET",
+    "auto_tuner",
     "HOMEOSTASIS",
     "Homeostasis",
     "HomeostasisResult",

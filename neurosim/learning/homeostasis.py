@@ -72,6 +72,7 @@ from .jacobian import hutchinson_moments, state_jacobian
 __all__ = [
     "HOMEOSTASIS",
     "DEFAULT_ASYMMETRY_TARGET",
+    "auto_tuner",
     "homeostatic_loss",
     "jacobian_asymmetry",
     "Homeostasis",
@@ -208,10 +209,12 @@ class HomeostasisResult:
     next_strength: float
 
 
-def _default_tuner() -> DualAscent:
+def auto_tuner(target: float = DEFAULT_ASYMMETRY_TARGET, strength: float = 1e-2) -> DualAscent:
+    """The tuner of ``Homeostasis(strength="auto")``: multiplicative dual ascent on the
+    constraint a ≤ ``target``, starting at λ = ``strength``."""
     return DualAscent(
-        {HOMEOSTASIS: DEFAULT_ASYMMETRY_TARGET},
-        strengths=1e-2,
+        {HOMEOSTASIS: target},
+        strengths=strength,
         lr=0.05,
         ema=0.9,
         mode="multiplicative",
@@ -258,7 +261,7 @@ class Homeostasis:
         if isinstance(self.strength, str):
             if self.strength != "auto":
                 raise ValueError(f"strength={self.strength!r}; a float >= 0 or 'auto'")
-            tuner = _default_tuner() if self.tuner is None else self.tuner
+            tuner = auto_tuner() if self.tuner is None else self.tuner
             if HOMEOSTASIS not in tuner.names:
                 raise ValueError(
                     f"the tuner has no regularizer {HOMEOSTASIS!r}: {list(tuner.names)}"
