@@ -39,8 +39,8 @@ from ._common import (
     Report,
     Summary,
     format_table,
-    parse_args,
     profile_cpu,
+    run_main,
     setup,
 )
 from .training_step import FULL, QUICK, RADIUS, table1_problem
@@ -171,8 +171,7 @@ def run(quick: bool = False) -> Report:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args(__doc__.splitlines()[0], argv)
-    print(run(quick=args.quick).render())
+    run_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":

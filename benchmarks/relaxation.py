@@ -28,7 +28,7 @@ import torch
 
 from neurosim.substrate import LayeredNetwork, relax
 
-from ._common import Report, Summary, format_table, median_time, parse_args, setup
+from ._common import Report, Summary, format_table, median_time, run_main, setup
 
 TITLE = "relaxation: throughput vs dense-matmul peak (float32, 1 thread)"
 TARGET = 0.50  # fraction of peak at n >= 1024
@@ -144,8 +144,7 @@ def run(quick: bool = False) -> Report:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args(__doc__.splitlines()[0], argv)
-    print(run(quick=args.quick).render())
+    run_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":

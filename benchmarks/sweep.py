@@ -33,7 +33,7 @@ import xarray as xr
 from neurosim.experiment.executors import ProcessExecutor, SerialExecutor
 from neurosim.experiment.sweep import combine_points, load_sweep, run_sweep
 
-from ._common import Report, Summary, format_table, parse_args, setup
+from ._common import Report, Summary, format_table, run_main, setup
 
 TITLE = "sweep: ProcessExecutor(2) vs serial, and the experiment layer's overhead"
 SPEEDUP_TARGET = 1.7
@@ -188,8 +188,7 @@ def run(quick: bool = False) -> Report:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args(__doc__.splitlines()[0], argv)
-    print(run(quick=args.quick).render())
+    run_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":

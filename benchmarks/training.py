@@ -34,7 +34,7 @@ from ._common import (
     format_table,
     interleaved_times,
     median_ratio,
-    parse_args,
+    run_main,
     setup,
 )
 from .training_step import FULL, QUICK, RADIUS, table1_problem
@@ -105,8 +105,7 @@ def run(quick: bool = False) -> Report:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args(__doc__.splitlines()[0], argv)
-    print(run(quick=args.quick).render())
+    run_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":

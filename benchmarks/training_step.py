@@ -41,8 +41,8 @@ from ._common import (
     interleaved_times,
     median_ratio,
     median_time,
-    parse_args,
     profile_cpu,
+    run_main,
     setup,
 )
 
@@ -244,8 +244,7 @@ def run(quick: bool = False) -> Report:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args(__doc__.splitlines()[0], argv)
-    print(run(quick=args.quick).render())
+    run_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":
