@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,15 @@ def _gen(seed: int = 0) -> torch.Generator:
 def _z3(x: float, mean: float, se: float) -> None:
     """Assert a statistic lies within 3 standard errors of its expected value."""
     assert abs(x - mean) <= 3 * se, f"{x} not within 3 SE ({se:.3g}) of {mean}"
+
+
+def _same_moments(a: torch.Tensor, b: torch.Tensor) -> None:
+    """Columns of two independent samples ``(n, d)`` share mean and variance within 3 SE."""
+    n = a.shape[0]
+    for j in range(a.shape[1]):
+        va, vb = float(a[:, j].var()), float(b[:, j].var())
+        _z3(float(b[:, j].mean()), float(a[:, j].mean()), math.sqrt((va + vb) / n))
+        _z3(vb, va, math.sqrt(2 / (n - 1)) * math.hypot(va, vb))
 
 
 @pytest.fixture(autouse=True)

@@ -6,11 +6,9 @@ marked ``brian2``.
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
-from conftest import _z3, make_problem
+from conftest import _same_moments, make_problem
 from torch.testing import assert_close
 
 from neurosim.backends import Brian2Backend, UnsupportedError
@@ -100,12 +98,8 @@ def test_thermal_noise_stationary_moments_match_the_torch_sde_path():
     with torch.no_grad():
         a = torch.cat(relax(net, x, steps=60, integrator=integ).u, dim=-1)
         b = torch.cat(B2.relax(net, x, steps=60, integrator=integ).u, dim=-1)
-    n = x.shape[0]
     assert float(b.var(0).mean()) > 0.5 * sigma**2 * integ.rate  # the noise is really there
-    for j in range(a.shape[1]):
-        va, vb = float(a[:, j].var()), float(b[:, j].var())
-        _z3(float(b[:, j].mean()), float(a[:, j].mean()), math.sqrt((va + vb) / n))
-        _z3(vb, va, math.sqrt(2 / (n - 1)) * math.hypot(va, vb))
+    _same_moments(a, b)
 
 
 def test_centered_ep_gradient_matches_torch():

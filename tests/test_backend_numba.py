@@ -11,7 +11,7 @@ import math
 
 import pytest
 import torch
-from conftest import _z3, make_problem
+from conftest import _same_moments, make_problem
 from torch.testing import assert_close
 
 from neurosim.backends import (
@@ -212,11 +212,7 @@ def test_thermal_noise_stationary_moments_match_torch():
     with torch.no_grad():
         a = torch.cat(relax(net, x, steps=80, integrator=integ).u, dim=-1)
         b = torch.cat(NB.relax(net, x, steps=80, integrator=integ).u, dim=-1)
-    n = x.shape[0]
-    for j in range(a.shape[1]):
-        va, vb = float(a[:, j].var()), float(b[:, j].var())
-        _z3(float(b[:, j].mean()), float(a[:, j].mean()), math.sqrt((va + vb) / n))
-        _z3(vb, va, math.sqrt(2 / (n - 1)) * math.hypot(va, vb))
+    _same_moments(a, b)
 
 
 def test_float32_states_match_torch():
