@@ -115,6 +115,24 @@ def test_inlined_exp_and_activations_match_libm():
         assert np.isnan(s[0]) and s[1] == 1.0 and s[2] == (-1.0 if code == 1 else 0.0)
 
 
+
+def test_activation_with_neuron_gain_and_offset_matches_explicit_preactivation():
+    """ρ(g_i u + o_i) per row (the fused scaled path) equals ρ of the stored z, every code."""
+    import numpy as np
+
+    from neurosim.backends.numba._kernel import _activate, _activate_real
+
+    rng = np.random.default_rng(1)
+    u = 3.0 * rng.standard_normal((9, 13))
+    gain, offset = rng.uniform(0.5, 1.5, 9), rng.uniform(-0.3, 0.3, 9)
+    z = (gain[:, None] * u + offset[:, None]).ravel()
+    for code in range(4):
+        got, ref = np.empty_like(u), np.empty_like(z)
+        _activate(u, gain, offset, True, code, False, u.shape[1], got)
+        _activate_real(z, ref, code)
+        # the kernel fuses g u + o into one FMA: ≤ 1 rounding of z apart, |ρ'| ≤ 1.1
+        assert np.abs(got.ravel() - ref).max() <= 8 * np.finfo(np.float64).eps
+
 def test_fixed_budget_trajectory_and_diagnostics_match_torch():
     net, x, _ = _net()
     with torch.no_grad():
