@@ -115,7 +115,6 @@ def test_inlined_exp_and_activations_match_libm():
         assert np.isnan(s[0]) and s[1] == 1.0 and s[2] == (-1.0 if code == 1 else 0.0)
 
 
-
 def test_activation_with_neuron_gain_and_offset_matches_explicit_preactivation():
     """ρ(g_i u + o_i) per row (the fused scaled path) equals ρ of the stored z, every code."""
     import numpy as np
@@ -132,6 +131,7 @@ def test_activation_with_neuron_gain_and_offset_matches_explicit_preactivation()
         _activate_real(z, ref, code)
         # the kernel fuses g u + o into one FMA: ≤ 1 rounding of z apart, |ρ'| ≤ 1.1
         assert np.abs(got.ravel() - ref).max() <= 8 * np.finfo(np.float64).eps
+
 
 def test_fixed_budget_trajectory_and_diagnostics_match_torch():
     net, x, _ = _net()
