@@ -190,3 +190,25 @@ def test_hep_follows_bp_loss_curve_on_the_symmetric_network():
     rel = np.abs(ep.loss.values - bp.loss.values) / bp.loss.values
     assert rel.max() < 1e-3, rel
     assert float(bp.loss[-1]) < 0.9 * float(bp.loss[0])  # and the curve actually moves
+
+
+def test_write_netcdf_is_atomic_and_gets_ordinary_file_permissions(tmp_path):
+    """A result file has 0666 less the umask (not mkstemp's 0600); no temporary is left."""
+    import os
+    import stat
+
+    import numpy as np
+    import xarray as xr
+
+    from neurosim.experiment import write_netcdf
+
+    ds = xr.Dataset({"a": ("x", np.arange(3.0))})
+    old = os.umask(0o022)
+    try:
+        path = write_netcdf(ds, tmp_path / "sub" / "out.nc")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert sorted(p.name for p in path.parent.iterdir()) == ["out.nc"]
+    with xr.open_dataset(path) as back:
+        np.testing.assert_array_equal(back.a.values, ds.a.values)
