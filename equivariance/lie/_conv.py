@@ -177,19 +177,23 @@ def _inv_det(samples: GroupSamples) -> torch.Tensor:
 
 
 class _KernelLayer(nn.Module):
+    """What lifting and group layers share: the SIREN kernel, its window and sub-pixel
+    offsets, the bias. Subclasses say how many coordinates the SIREN reads
+    (:meth:`_kernel_inputs`) and build the conv2d kernel."""
+
     def __init__(
         self,
-        group,
-        in_channels,
-        out_channels,
-        kernel_size,
-        n_in,
-        hidden,
-        layers,
-        omega0,
-        window_slope,
-        bias,
-        supersample,
+        group: AbstractMatrixGroup,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 5,
+        *,
+        hidden: int = 32,
+        layers: int = 2,
+        omega0: float = 10.0,
+        window_slope: float = 4.0,
+        bias: bool = True,
+        supersample: int = 1,
     ):
         super().__init__()
         if group.n != 2:
@@ -199,7 +203,11 @@ class _KernelLayer(nn.Module):
         self.kernel_size = kernel_size
         self.window_slope = float(window_slope)
         self.siren = SIREN(
-            n_in, out_channels * in_channels, hidden=hidden, layers=layers, omega0=omega0
+            self._kernel_inputs(group),
+            out_channels * in_channels,
+            hidden=hidden,
+            layers=layers,
+            omega0=omega0,
         )
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         self.supersample = int(supersample)
@@ -212,6 +220,11 @@ class _KernelLayer(nn.Module):
             "sub_offsets", subpixel_offsets(self.supersample, f64) / c, persistent=False
         )
         self.gain = 1.0 / math.sqrt(in_channels * kernel_size**2)
+
+    @staticmethod
+    def _kernel_inputs(group: AbstractMatrixGroup) -> int:
+        """Number of coordinates the kernel SIREN reads."""
+        raise NotImplementedError
 
     def _coords(self, samples: GroupSamples) -> torch.Tensor:
         r"""Transformed offsets :math:`h_i^{-1} (d + \delta_s)` ``(N, k, k, S², 2)`` and their
@@ -261,33 +274,9 @@ class LiftingConv(_KernelLayer):
         rule, an anti-aliasing box filter that follows :math:`h`. ``1`` = point sampling.
     """
 
-    def __init__(
-        self,
-        group: AbstractMatrixGroup,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int = 5,
-        *,
-        hidden: int = 32,
-        layers: int = 2,
-        omega0: float = 10.0,
-        window_slope: float = 4.0,
-        bias: bool = True,
-        supersample: int = 1,
-    ):
-        super().__init__(
-            group,
-            in_channels,
-            out_channels,
-            kernel_size,
-            2,
-            hidden,
-            layers,
-            omega0,
-            window_slope,
-            bias,
-            supersample,
-        )
+    @staticmethod
+    def _kernel_inputs(group: AbstractMatrixGroup) -> int:
+        return 2  # the transformed offset h^{-1} d
 
     def kernel(self, samples: GroupSamples) -> torch.Tensor:
         """Kernel ``(C_out·N, C_in, k, k)`` for ``samples`` (out-channel major)."""
@@ -319,33 +308,9 @@ class GroupConv(_KernelLayer):
     Parameters are those of :class:`LiftingConv`.
     """
 
-    def __init__(
-        self,
-        group: AbstractMatrixGroup,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int = 5,
-        *,
-        hidden: int = 32,
-        layers: int = 2,
-        omega0: float = 10.0,
-        window_slope: float = 4.0,
-        bias: bool = True,
-        supersample: int = 1,
-    ):
-        super().__init__(
-            group,
-            in_channels,
-            out_channels,
-            kernel_size,
-            2 + group.n_features,
-            hidden,
-            layers,
-            omega0,
-            window_slope,
-            bias,
-            supersample,
-        )
+    @staticmethod
+    def _kernel_inputs(group: AbstractMatrixGroup) -> int:
+        return 2 + group.n_features  # h_i^{-1} d and the coordinates of h_i^{-1} h_j
 
     def kernel(self, samples: GroupSamples) -> torch.Tensor:
         """Kernel ``(C_out·N, C_in·N, k, k)`` (output sample ``i``, input sample ``j``)."""
