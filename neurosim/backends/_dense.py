@@ -34,6 +34,7 @@ __all__ = [
     "check_dense",
     "dense_system",
     "affine_nudge",
+    "check_affine_nudge",
     "ACTIVATION_CODES",
     "activation_code",
 ]
@@ -207,3 +208,13 @@ def affine_nudge(nudge: Nudge, like: Tensor, engine: str) -> tuple[Tensor, Tenso
                 "= 'mse'); this one is not (use substrate.backend = 'torch' or 'auto')"
             )
     return a, c
+
+
+def check_affine_nudge(
+    network: LayeredNetwork, x: Tensor, beta: Tensor | None, nudge: Nudge | None, engine: str
+) -> None:
+    """Raise :class:`UnsupportedError` when a nudged relaxation's g(s_L) is not affine
+    (:func:`affine_nudge` on a zero output state; nothing to check for a free phase)."""
+    if beta is not None and nudge is not None:
+        like = torch.zeros(x.shape[0], network.shapes[-1][0], dtype=network.dtype)
+        affine_nudge(nudge, like, engine)

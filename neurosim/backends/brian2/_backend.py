@@ -42,7 +42,13 @@ import torch
 from ...substrate import FixedPoint, NonFiniteStateError, RelaxResult
 from ...substrate.analog import derive_seed
 from .._base import AbstractBackend, UnsupportedError
-from .._dense import activation_code, affine_nudge, check_dense, dense_system
+from .._dense import (
+    activation_code,
+    affine_nudge,
+    check_affine_nudge,
+    check_dense,
+    dense_system,
+)
 
 __all__ = ["Brian2Backend", "real_estimators"]
 
@@ -102,9 +108,7 @@ class Brian2Backend(AbstractBackend):
             check_dense(network, x, _ENGINE)
             if beta is not None and torch.as_tensor(beta).is_complex():
                 raise complex_error()
-            if beta is not None and nudge is not None:
-                affine_nudge(nudge, torch.zeros(x.shape[0], network.shapes[-1][0],
-                             dtype=network.dtype), _ENGINE)  # fmt: skip
+            check_affine_nudge(network, x, beta, nudge, _ENGINE)
         except UnsupportedError as exc:
             return str(exc)
         return None

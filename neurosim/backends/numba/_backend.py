@@ -30,7 +30,13 @@ import torch
 
 from ...substrate import FixedPoint, NonFiniteStateError, RelaxResult
 from .._base import AbstractBackend, UnsupportedError
-from .._dense import activation_code, affine_nudge, check_dense, dense_system
+from .._dense import (
+    activation_code,
+    affine_nudge,
+    check_affine_nudge,
+    check_dense,
+    dense_system,
+)
 
 __all__ = ["NumbaBackend", "NOISE_CHUNK_BYTES"]
 
@@ -50,9 +56,7 @@ class NumbaBackend(AbstractBackend):
     def unsupported(self, network, x, *, beta=None, nudge=None, integrator=None, drive_offset=None):
         try:
             check_dense(network, x, _ENGINE)
-            if beta is not None and nudge is not None:
-                affine_nudge(nudge, torch.zeros(x.shape[0], network.shapes[-1][0],
-                             dtype=network.dtype), _ENGINE)  # fmt: skip
+            check_affine_nudge(network, x, beta, nudge, _ENGINE)
         except UnsupportedError as exc:
             return str(exc)
         if _needs_graph(network, x, drive_offset):
