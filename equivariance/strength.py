@@ -310,8 +310,8 @@ class AbstractSmoothedTuner(AbstractStrengthTuner):
     the smoothed violations v̄_j ← β v̄_j + (1 − β) v_j (v̄_j = v_j at its first report).
 
     Subclasses set ``lambda_min``, ``lambda_max`` and ``ema`` before calling
-    :meth:`_init_state`, and implement :meth:`update` with :meth:`_smooth` and
-    :meth:`_project`.
+    :meth:`_init_state`, and implement :meth:`_proposal`, the new λ_j from v̄_j;
+    :meth:`update` smooths each finite report, asks for the proposal and projects it.
     """
 
     lambda_min: float
@@ -337,6 +337,20 @@ class AbstractSmoothedTuner(AbstractStrengthTuner):
         vbar = v if prev is None else self.ema * prev + (1.0 - self.ema) * v
         self._vbar[name] = vbar
         return vbar
+
+    def update(self, violations: Mapping[str, float], step: int) -> dict[str, float]:
+        self._check_names(violations)
+        for k, v in violations.items():
+            v = _sanitize(v)
+            if v is None:
+                continue
+            vbar = self._smooth(k, v)
+            self._lam[k] = self._project(self._proposal(k, vbar), self._lam[k])
+        return self.strengths
+
+    @abstractmethod
+    def _proposal(self, name: str, vbar: float) -> float:
+        """λ_j before projection, given the smoothed violation v̄_j (already stored)."""
 
     @property
     def strengths(self) -> dict[str, float]:
@@ -476,23 +490,13 @@ class DualAscent(AbstractSmoothedTuner):
             strengths = self.lambda_min
         self._init_state(tg, strengths)
 
-    def update(self, violations: Mapping[str, float], step: int) -> dict[str, float]:
-        self._check_names(violations)
-        for k, v in violations.items():
-            v = _sanitize(v)
-            if v is None:
-                continue
-            vbar = self._smooth(k, v)
-            lam, t, d = self._lam[k], self.targets[k], self.max_step
-            if self.mode == "additive":
-                step_k = min(max(self.lr * (vbar - t), -d), d)
-                new = lam + step_k
-            else:
-                expo = min(max(self.lr * (vbar / t - 1.0), -d), d)
-                # exp of a clipped exponent: at worst +inf (huge max_step), projected below
-                new = lam * math.exp(expo) if expo < 709.0 else math.inf
-            self._lam[k] = self._project(new, lam)
-        return self.strengths
+    def _proposal(self, name: str, vbar: float) -> float:
+        lam, t, d = self._lam[name], self.targets[name], self.max_step
+        if self.mode == "additive":
+            return lam + min(max(self.lr * (vbar - t), -d), d)
+        expo = min(max(self.lr * (vbar / t - 1.0), -d), d)
+        # exp of a clipped exponent: at worst +inf (huge max_step), projected by update
+        return lam * math.exp(expo) if expo < 709.0 else math.inf
 
 
 class EmpiricalBayes(AbstractSmoothedTuner):
@@ -603,16 +607,8 @@ class EmpiricalBayes(AbstractSmoothedTuner):
         # c / max(v̄, ε) with v̄ ≤ 1e150 and ε > 0: finite or +inf, projected
         return self._project(self.scale / max(vbar, self.eps), self._lam[name])
 
-    def update(self, violations: Mapping[str, float], step: int) -> dict[str, float]:
-        self._check_names(violations)
-        for k, v in violations.items():
-            v = _sanitize(v)
-            if v is None:
-                continue
-            self._smooth(k, v)
-            lam = self._lam[k]
-            # both logs finite: λ and λ⋆ lie in [λ_min, λ_max] ⊂ (0, ∞)
-            move = self.rate * (math.log(self.target(k)) - math.log(lam))
-            move = min(max(move, -self.max_step), self.max_step)
-            self._lam[k] = self._project(lam * math.exp(move), lam)
-        return self.strengths
+    def _proposal(self, name: str, vbar: float) -> float:
+        lam = self._lam[name]
+        # both logs finite: λ and λ⋆ (from the stored v̄) lie in [λ_min, λ_max] ⊂ (0, ∞)
+        move = self.rate * (math.log(self.target(name)) - math.log(lam))
+        return lam * math.exp(min(max(move, -self.max_step), self.max_step))
