@@ -34,7 +34,7 @@ from ..workloads.equivariant import (
 )
 from .config import Config
 
-__all__ = ["build_equivariant"]
+__all__ = ["build_equivariant", "dense_network"]
 
 NBODY_SIZES = (35, 15)
 
@@ -127,7 +127,16 @@ def build_equivariant(
         ]
         network = LayeredNetwork(conns, activation=net_cfg.activation, bias=net_cfg.bias)
         return network, task
-    network = LayeredNetwork.dense(
+    return dense_network(config, sizes, generator, dtype), task
+
+
+def dense_network(
+    config: Config, sizes, generator: torch.Generator, dtype: torch.dtype
+) -> LayeredNetwork:
+    """The config's dense layered network on widths ``sizes`` (input first): activation,
+    initial gain and biases from ``[network]``, the feedback angle from ``[feedback]``."""
+    net_cfg = config.network
+    return LayeredNetwork.dense(
         sizes,
         activation=net_cfg.activation,
         alpha=config.feedback.alpha,
@@ -136,4 +145,3 @@ def build_equivariant(
         generator=generator,
         dtype=dtype,
     )
-    return network, task

@@ -60,7 +60,7 @@ from ..learning.homeostasis import homeostatic_loss
 from ..substrate import FixedPoint, LayeredNetwork, LeakyEuler
 from ..workloads import Dataset, digits, mnist5k, teacher_student
 from ..workloads.equivariant import EQUIVARIANT_TASKS
-from ._equivariant import build_equivariant
+from ._equivariant import build_equivariant, dense_network
 from .config import Config, DeviceConfig, NeuronConfig
 from .provenance import provenance_attrs
 
@@ -121,15 +121,7 @@ def build(config: Config) -> Experiment:
     if wl.task in EQUIVARIANT_TASKS:
         network, task = build_equivariant(config, gen, dtype)
     else:
-        network = LayeredNetwork.dense(
-            net_cfg.sizes,
-            activation=net_cfg.activation,
-            alpha=config.feedback.alpha,
-            gain=net_cfg.init_gain,
-            bias=net_cfg.bias,
-            generator=gen,
-            dtype=dtype,
-        )
+        network = dense_network(config, net_cfg.sizes, gen, dtype)
     if config.feedback.mode == "independent":  # B becomes its own array, starting at angle α
         with torch.no_grad():
             for c in network.connections:
