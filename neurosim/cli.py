@@ -123,18 +123,29 @@ def _validate(args: argparse.Namespace) -> int:
     if not diff:
         print("no differences from the defaults (the ideal substrate)")
         return 0
+    from .experiment.config import toml_value
+
     default = type(config)().to_flat_dict()
     print("differences from the defaults (the ideal substrate):")
     width = max(len(k) for k in diff)
     for key, value in diff.items():
-        print(f"  {key:<{width}} = {_toml(value)}  (default {_toml(default[key])})")
+        was = f"default {toml_value(default[key])}" if key in default else "not in the defaults"
+        print(f"  {key:<{width}} = {toml_value(value)}  ({was})")
     return 0
 
 
-def _toml(value: object) -> str:
-    from .experiment.config import _toml_value
+def _reference(args: argparse.Namespace) -> int:
+    from .experiment.config import config_reference
 
-    return _toml_value(value)
+    text = config_reference()
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        from .experiment.storage import write_text
+
+        write_text(Path(args.out), text)
+        print(f"wrote {args.out}")
+    return 0
 
 
 def _configs(args: argparse.Namespace) -> int:
@@ -191,6 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(func=_validate)
     configs = sub.add_parser("configs", help="list the hardware presets in hw_configs/")
     configs.set_defaults(func=_configs)
+    reference = sub.add_parser(
+        "reference", help="the config reference (every key, type, default, bounds, units)"
+    )
+    reference.add_argument("--out", help="write it to this file (default: print it)")
+    reference.set_defaults(func=_reference)
     return parser
 
 

@@ -393,13 +393,13 @@ def test_runner_rejects_wrong_sizes_for_nbody_frames():
     from neurosim.experiment import Config
     from neurosim.experiment.runner import build
 
-    cfg = Config.model_validate(
-        {
-            "workload": {"task": "nbody_frames", "n_train": 8, "n_test": 4},
-            "network": {"sizes": [20, 15]},
-        }
-    )
-    with pytest.raises(ValueError, match="35"):
+    with pytest.raises(ValueError, match="35"):  # refused at validation, before build
+        cfg = Config.model_validate(
+            {
+                "workload": {"task": "nbody_frames", "n_train": 8, "n_test": 4},
+                "network": {"sizes": [20, 15]},
+            }
+        )
         build(cfg)
 
 
@@ -409,7 +409,7 @@ def test_independent_feedback_mode_copies_module_feedback():
 
     cfg = Config.model_validate(
         {
-            "workload": {"task": "spherical", "n_train": 8, "n_test": 4},
+            "workload": {"task": "spherical", "n_train": 8, "n_test": 4, "batch": 4},
             "network": {"sizes": [2, 3, 1]},
             "feedback": {"alpha": 30.0, "mode": "independent"},
         }

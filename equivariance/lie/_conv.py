@@ -91,6 +91,9 @@ class SIREN(nn.Module):
         Number of sine layers (``>= 1``).
     omega0 : float
         Frequency factor :math:`\\omega_0`.
+    generator : torch.Generator, optional
+        Draws every parameter (weights as above, biases and the output layer as
+        :class:`torch.nn.Linear` does); ``None`` uses torch's global generator.
     """
 
     def __init__(
@@ -101,6 +104,7 @@ class SIREN(nn.Module):
         hidden: int = 32,
         layers: int = 2,
         omega0: float = 10.0,
+        generator: torch.Generator | None = None,
     ):
         super().__init__()
         if layers < 1:
@@ -112,9 +116,14 @@ class SIREN(nn.Module):
         )
         self.out = nn.Linear(hidden, out_features)
         with torch.no_grad():
+            if generator is not None:  # nn.Linear's own initialization, from ``generator``
+                for lin in (*self.sines, self.out):
+                    bound = 1.0 / math.sqrt(lin.in_features)
+                    lin.weight.uniform_(-bound, bound, generator=generator)
+                    lin.bias.uniform_(-bound, bound, generator=generator)
             for i, lin in enumerate(self.sines):
                 bound = 1.0 / lin.in_features if i == 0 else math.sqrt(6 / lin.in_features) / omega0
-                lin.weight.uniform_(-bound, bound)
+                lin.weight.uniform_(-bound, bound, generator=generator)
 
     def hidden_features(self, u: torch.Tensor) -> torch.Tensor:
         """Last sine layer :math:`z_L`, ``(..., in_features) -> (..., hidden)``."""
@@ -194,6 +203,7 @@ class _KernelLayer(nn.Module):
         window_slope: float = 4.0,
         bias: bool = True,
         supersample: int = 1,
+        generator: torch.Generator | None = None,
     ):
         super().__init__()
         if group.n != 2:
@@ -208,6 +218,7 @@ class _KernelLayer(nn.Module):
             hidden=hidden,
             layers=layers,
             omega0=omega0,
+            generator=generator,
         )
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         self.supersample = int(supersample)
@@ -272,6 +283,8 @@ class LiftingConv(_KernelLayer):
         points :math:`h^{-1}(d + \\delta_s)` (:func:`subpixel_offsets`), i.e. the
         integral of :math:`\\psi(h^{-1}\\cdot)` over the pixel footprint by the midpoint
         rule, an anti-aliasing box filter that follows :math:`h`. ``1`` = point sampling.
+    generator : torch.Generator, optional
+        Draws the SIREN's parameters (:class:`SIREN`); ``None``: torch's global generator.
     """
 
     @staticmethod

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from ..registry import Registry
 from ._auto import (
     AUTO_MAX_WORK as AUTO_MAX_WORK,
     AutoBackend as AutoBackend,
@@ -14,26 +15,29 @@ from ._auto import (
 )
 from ._base import (
     AbstractBackend as AbstractBackend,
+    RelaxationNeeds as RelaxationNeeds,
     TorchBackend as TorchBackend,
     UnsupportedError as UnsupportedError,
 )
 from .brian2 import Brian2Backend as Brian2Backend
 from .numba import NumbaBackend as NumbaBackend
 
-BACKENDS: dict[str, type[AbstractBackend]] = {
-    cls.name: cls for cls in (TorchBackend, NumbaBackend, Brian2Backend, AutoBackend)
-}
+BACKENDS: Registry[type[AbstractBackend]] = Registry("backend")
+"""Relaxation engines by name: the values ``substrate.backend`` accepts."""
+
+
+def register_backend(cls: type[AbstractBackend]) -> type[AbstractBackend]:
+    """Add a backend class under its ``name`` (usable as a class decorator)."""
+    return BACKENDS.register(cls)
+
+
+for _cls in (TorchBackend, NumbaBackend, Brian2Backend, AutoBackend):
+    register_backend(_cls)
 
 
 def get_backend(name: str, **kwargs) -> AbstractBackend:
     """Build a backend from its registry name and keyword parameters."""
-    try:
-        cls = BACKENDS[name]
-    except KeyError:
-        raise KeyError(
-            f"unknown backend {name!r}; allowed: {', '.join(sorted(BACKENDS))}"
-        ) from None
-    return cls(**kwargs)
+    return BACKENDS.build(name, **kwargs)
 
 
 __all__ = [
@@ -44,7 +48,9 @@ __all__ = [
     "Brian2Backend",
     "Calibration",
     "NumbaBackend",
+    "RelaxationNeeds",
     "TorchBackend",
     "UnsupportedError",
     "get_backend",
+    "register_backend",
 ]

@@ -30,11 +30,49 @@ from ..substrate import AbstractIntegrator, LayeredNetwork, RelaxResult, relax
 from ..substrate.dynamics import AbstractProgress, Nudge
 from ..substrate.network import BoundNetwork
 
-__all__ = ["AbstractBackend", "TorchBackend", "UnsupportedError"]
+__all__ = ["AbstractBackend", "RelaxationNeeds", "TorchBackend", "UnsupportedError"]
 
 
 class UnsupportedError(NotImplementedError):
     """A backend cannot run this relaxation (the message says why and what is allowed)."""
+
+
+@dataclass(frozen=True)
+class RelaxationNeeds:
+    """What a run's relaxations ask of an engine, known before anything is built.
+
+    The config describes the run by name (its ``workload.task``, ``network.activation``,
+    ``nudge.estimator``, ``workload.loss``); :meth:`AbstractBackend.refusal` says
+    from this alone whether the engine can run it, so ``neurosim validate`` refuses
+    what the engine would refuse at run time.
+
+    Attributes
+    ----------
+    dense : bool
+        Every connection of the network is a dense layer.
+    activation : str
+        The activation, by registry name.
+    nudged : bool
+        The learning rule runs nudged relaxations on the engine.
+    complex_states : bool
+        Those nudged relaxations relax complex states (complex probes).
+    affine_nudge : bool
+        The nudge g(s_L) is affine in s_L (the squared error).
+    per_step_reads : bool
+        The arrays are re-read at every relaxation step.
+    task, estimator, loss : str
+        The names, for the messages.
+    """
+
+    dense: bool
+    activation: str
+    nudged: bool
+    complex_states: bool
+    affine_nudge: bool
+    per_step_reads: bool
+    task: str = ""
+    estimator: str = ""
+    loss: str = ""
 
 
 class AbstractBackend(ABC):
@@ -50,6 +88,21 @@ class AbstractBackend(ABC):
 
     name: ClassVar[str]
     complex_states: ClassVar[bool]
+
+    @classmethod
+    def from_seed(cls, seed: int) -> AbstractBackend:
+        """The engine for a run whose engine stream is seeded with ``seed``
+        (engines that draw their own randomness take it; the others ignore it)."""
+        return cls()
+
+    @classmethod
+    def refusal(cls, needs: RelaxationNeeds) -> str | None:
+        """Why this engine cannot run relaxations with these ``needs``, or None.
+
+        One line, in the config's terms, naming what is allowed; the default engine
+        runs everything.
+        """
+        return None
 
     @abstractmethod
     def unsupported(

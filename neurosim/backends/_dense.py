@@ -27,10 +27,11 @@ from ..substrate import DSiLU, LayeredNetwork, ShiftedSigmoid, Sigmoid, Tanh
 from ..substrate.connections import Dense
 from ..substrate.dynamics import Nudge
 from ..substrate.network import BoundNetwork
-from ._base import UnsupportedError
+from ._base import RelaxationNeeds, UnsupportedError
 
 __all__ = [
     "DenseSystem",
+    "dense_engine_refusal",
     "check_dense",
     "dense_system",
     "affine_nudge",
@@ -53,6 +54,32 @@ def activation_code(network: LayeredNetwork, engine: str) -> int:
             f"got {network.activation!r} (use substrate.backend = 'torch')"
         )
     return code
+
+
+def dense_engine_refusal(engine: str, needs: RelaxationNeeds) -> str | None:
+    """What a compiled dense engine cannot run, in the config's terms (see :func:`check_dense`
+    and :func:`check_affine_nudge` for the same rules on built objects)."""
+    other = '"torch" or "auto"'
+    if not needs.dense:
+        return (
+            f'"{engine}" relaxes dense layered networks only and workload.task = '
+            f'"{needs.task}" builds other connections; allowed: {other}'
+        )
+    names = sorted(c.name for c in ACTIVATION_CODES)
+    if needs.activation not in names:
+        listed = ", ".join(f'"{n}"' for n in names)
+        return (
+            f'"{engine}" implements the activations {listed}, got network.activation = '
+            f'"{needs.activation}"; allowed: {other}'
+        )
+    if needs.nudged and not needs.affine_nudge:
+        return (
+            f'"{engine}" needs a nudge affine in the output (workload.loss = "mse"), '
+            f'got workload.loss = "{needs.loss}"; allowed: {other}'
+        )
+    if needs.per_step_reads:
+        return f'"{engine}" reads the arrays once per relaxation; per-step read noise needs {other}'
+    return None
 
 
 @dataclass(frozen=True)

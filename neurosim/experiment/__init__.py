@@ -17,7 +17,7 @@ from .provenance import (
     to_toml as to_toml,
 )
 from .runner import build as build, run as run
-from .storage import write_netcdf as write_netcdf
+from .storage import write_netcdf as write_netcdf, write_text as write_text
 from .sweep import (
     SweepError as SweepError,
     SweepSpec as SweepSpec,
@@ -40,6 +40,7 @@ __all__ = [
     "build",
     "run",
     "write_netcdf",
+    "write_text",
     "AbstractExecutor",
     "SerialExecutor",
     "ProcessExecutor",

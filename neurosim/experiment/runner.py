@@ -37,50 +37,47 @@ import numpy as np
 import torch
 import xarray as xr
 
-from ..backends import get_backend
+from ..backends import BACKENDS
 from ..learning import (
     BPTT,
     AbstractLearningRule,
     AbstractLoss,
     FreePhase,
-    GeneralizedEP,
     Homeostasis,
     ImplicitBP,
-    MSELoss,
     NudgedPhase,
     RecurrentBP,
     SoftmaxCrossEntropy,
     delta_alignment,
-    get_estimator,
+    get_rule,
     gradient_alignment,
     jacobian_symmetry,
     named_parameters,
 )
 from ..learning.homeostasis import homeostatic_loss
-from ..substrate import FixedPoint, LayeredNetwork, LeakyEuler
-from ..workloads import Dataset, digits, mnist5k, teacher_student
-from ..workloads.equivariant import EQUIVARIANT_TASKS
-from ._equivariant import build_equivariant, dense_network
-from .config import Config, DeviceConfig, NeuronConfig
+from ..seeds import derive_seed, stream
+from ..substrate import AnalogHardware, LayeredNetwork
+from ..workloads import Dataset
+from .config import Config, revalidate
+from .optimizers import OPTIMIZERS
 from .provenance import provenance_attrs
+from .tasks import get_task
 
 __all__ = ["Experiment", "build", "run"]
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
-_ESTIMATOR_PARAMS = {
-    "one_sided": ("beta",),
-    "centered": ("beta",),
-    "holomorphic": ("r", "n"),
-    "online_holomorphic": ("r", "period", "periods"),
-    "exact": (),
-}
 EXACT_JACOBIAN_MAX_UNITS = 600
 IMPLICIT_REFERENCE_MAX_UNITS = 2000
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Experiment:
-    """Everything one run needs, built from a :class:`Config`."""
+    """Everything one run needs, built from a :class:`Config` (:func:`build`).
+
+    The random streams are named (:mod:`neurosim.seeds`): ``"batches"`` (the order of
+    the training examples), ``"nudge"`` (probe amplitude and phase noise),
+    ``"homeostasis"`` (its probes), besides those the task and the hardware own.
+    """
 
     config: Config
     network: LayeredNetwork
@@ -88,6 +85,7 @@ class Experiment:
     data: Dataset
     rule: AbstractLearningRule
     reference: AbstractLearningRule
+    """The BP reference the rule is compared with (implicit BP, recurrent BP when large)."""
     free_phase: FreePhase
     optimizer: torch.optim.Optimizer
     data_generator: torch.Generator
@@ -98,78 +96,29 @@ class Experiment:
     """Test-set output states → the task's own error (equivariant workloads), else None."""
 
 
-def _hardware(config: Config, network: LayeredNetwork):
-    if config.devices == DeviceConfig() and config.neurons == NeuronConfig():
-        return None
-    from ..substrate import AnalogHardware, DeviceModel, NeuronModel
-
-    return AnalogHardware.for_network(
-        network,
-        DeviceModel(**config.devices.model_dump()),
-        NeuronModel(**config.neurons.model_dump()),
-        seed=config.seed,
-    )
-
-
 def build(config: Config) -> Experiment:
-    """Instantiate the substrate, task, cost, rule and optimizer of ``config`` (seeded)."""
+    """Instantiate the substrate, task, cost, rule and optimizer of ``config`` (seeded).
+
+    ``config`` is validated again first, so a config made by hand is refused with the
+    same one-line :class:`~neurosim.experiment.config.ConfigError` as a loaded one,
+    and nothing below can fail on a value validation accepted.
+    """
+    config = revalidate(config)
+    seed = config.seed
     dtype = _DTYPES[config.network.dtype]
-    gen = torch.Generator().manual_seed(config.seed)
-    net_cfg, dyn, nud, tr = config.network, config.dynamics, config.nudge, config.training
-    wl = config.workload
-    task = None
-    if wl.task in EQUIVARIANT_TASKS:
-        network, task = build_equivariant(config, gen, dtype)
-    else:
-        network = dense_network(config, net_cfg.sizes, gen, dtype)
+    dyn, nud, tr = config.dynamics, config.nudge, config.training
+    task = get_task(config.workload.task).build(config, dtype)
+    network = task.network
     if config.feedback.mode == "independent":  # B becomes its own array, starting at angle α
-        with torch.no_grad():
-            for c in network.connections:
-                fb = c.feedback_params()
-                for name, p in c.feedback0_params().items():
-                    p.copy_(fb[name])
-                c.alpha = 90.0
-    hw = _hardware(config, network)
-    if hw is not None:
-        network.hardware = hw
-    classification = config.workload.loss == "cross_entropy"
-    n_out = net_cfg.sizes[-1]
-    if task is not None:
-        data = task.data
-    elif wl.task == "teacher_student":
-        data = teacher_student(
-            net_cfg.sizes[0],
-            n_out,
-            n_train=wl.n_train,
-            n_test=wl.n_test,
-            classification=classification,
-            seed=config.seed + 10_007,
-            dtype=dtype,
+        network.untie_feedback()
+    if not (config.devices.is_ideal and config.neurons.is_ideal):
+        network.hardware = AnalogHardware.for_network(
+            network, config.devices, config.neurons, seed=seed
         )
-    else:  # real digits: a fixed split (not seeded), 10 classes, one-hot targets for MSE
-        data = (mnist5k if wl.task == "mnist" else digits)(
-            n_train=wl.n_train, n_test=wl.n_test, dtype=dtype
-        )
-        n_in, n_cls = data.x_train.shape[1], data.n_classes
-        if net_cfg.sizes[0] != n_in or not (classification or n_out == n_cls):
-            need = "" if classification else f" and sizes[-1] = {n_cls} (one-hot MSE targets)"
-            raise ValueError(
-                f"workload.task = {wl.task!r} needs network.sizes[0] = {n_in}{need}, "
-                f"got sizes = {list(net_cfg.sizes)}"
-            )
-        if not classification:
-            hot = lambda y: torch.nn.functional.one_hot(y, n_cls).to(dtype)
-            data = Dataset(data.x_train, hot(data.y_train), data.x_test, hot(data.y_test), n_cls)
-    loss = (
-        SoftmaxCrossEntropy(n_out, data.n_classes, generator=gen, dtype=dtype)
-        if classification
-        else MSELoss(feature_ndim=len(network.shapes[-1]))
-    )
-    integrator = FixedPoint() if dyn.integrator == "fixed_point" else LeakyEuler(dyn.dt, dyn.tau)
-    kind = config.substrate.backend
-    backend = get_backend(kind, **({"seed": config.seed} if kind == "brian2" else {}))
+    integrator = dyn.build_integrator()
+    backend = BACKENDS.get(config.substrate.backend).from_seed(derive_seed(seed, "backend"))
     free_phase = FreePhase(dyn.free_steps, integrator, dyn.tol, dyn.check_every, backend.relax)
-    nudge_gen = torch.Generator().manual_seed(config.seed + 20_011)
+    nudge_generator = stream(seed, "nudge")
     nudged = NudgedPhase(
         dyn.nudged_steps,
         integrator,
@@ -177,58 +126,31 @@ def build(config: Config) -> Experiment:
         dyn.check_every,
         amplitude_noise=nud.amplitude_noise,
         phase_noise=nud.phase_noise,
-        generator=nudge_gen,
+        generator=nudge_generator,
         relax=backend.relax,
     )
-    estimator = get_estimator(
-        nud.estimator, **{k: getattr(nud, k) for k in _ESTIMATOR_PARAMS[nud.estimator]}
-    )
-    rules: dict[str, Callable[[], AbstractLearningRule]] = {
-        "ep": lambda: GeneralizedEP(estimator, free_phase, nudged),
-        "bptt": lambda: BPTT(dyn.free_steps + dyn.nudged_steps, dyn.nudged_steps, integrator),
-        "rbp": lambda: RecurrentBP(free_phase),
-        "implicit": lambda: ImplicitBP(free_phase),
-    }
-    rule = rules[tr.rule]()
+    rule = get_rule(tr.rule).from_phases(free_phase, nudged, nud.build_estimator())
     reference = (
         ImplicitBP(free_phase)
         if network.num_units <= IMPLICIT_REFERENCE_MAX_UNITS
         else RecurrentBP(free_phase)
     )
-    params = list(named_parameters(network, loss).values())
-    if tr.optimizer == "sgd":
-        opt = torch.optim.SGD(params, lr=tr.lr, momentum=tr.momentum, weight_decay=tr.weight_decay)
-    else:
-        opt = torch.optim.AdamW(params, lr=tr.lr, weight_decay=tr.weight_decay)
-    data_gen = torch.Generator().manual_seed(config.seed + 30_011)
+    params = list(named_parameters(network, task.loss).values())
     return Experiment(
-        config,
-        network,
-        loss,
-        data,
-        rule,
-        reference,
-        free_phase,
-        opt,
-        data_gen,
-        nudge_gen,
-        _homeostasis(config),
-        torch.Generator().manual_seed(config.seed + 40_009),
-        None if task is None else task.task_error,
+        config=config,
+        network=network,
+        loss=task.loss,
+        data=task.data,
+        rule=rule,
+        reference=reference,
+        free_phase=free_phase,
+        optimizer=OPTIMIZERS.get(tr.optimizer)(params, tr),
+        data_generator=stream(seed, "batches"),
+        nudge_generator=nudge_generator,
+        homeostasis=config.homeostasis.build(),
+        homeostasis_generator=stream(seed, "homeostasis"),
+        task_error=task.task_error,
     )
-
-
-def _homeostasis(config: Config) -> Homeostasis | None:
-    """The configured homeostasis term; ``auto`` uses the multiplicative dual-ascent tuner."""
-    h = config.homeostasis
-    if h.mode == "off":
-        return None
-    if h.mode == "fixed":
-        return Homeostasis(strength=h.strength, n_probes=h.n_probes)
-    from ..learning.homeostasis import auto_tuner
-
-    tuner = auto_tuner(target=h.target, strength=h.strength)
-    return Homeostasis(strength="auto", n_probes=h.n_probes, tuner=tuner)
 
 
 def _evaluate(exp: Experiment) -> dict[str, object]:
@@ -252,7 +174,12 @@ def _evaluate(exp: Experiment) -> dict[str, object]:
     ga = gradient_alignment(ours.grads, ref.grads)
     method = "exact" if net.num_units <= EXACT_JACOBIAN_MAX_UNITS else "hutchinson"
     sym = jacobian_symmetry(
-        net, xp, free.s, method=method, n_probes=8, generator=torch.Generator().manual_seed(0)
+        net,
+        xp,
+        free.s,
+        method=method,
+        n_probes=8,
+        generator=stream(cfg.seed, "metrics", "symmetry"),
     )
     homeo = exp.homeostasis
     h_probe = homeostatic_loss(
@@ -261,7 +188,7 @@ def _evaluate(exp: Experiment) -> dict[str, object]:
         free.s,
         exact=method == "exact",
         n_probes=8,
-        generator=torch.Generator().manual_seed(1),
+        generator=stream(cfg.seed, "metrics", "homeostasis"),
     )
     return {
         "homeostatic_loss": float(h_probe.detach()),
@@ -362,11 +289,10 @@ def run(
     ends bit-identical to an uninterrupted run.
     """
     exp = build(config)
+    config = exp.config
     tr = config.training
     net, loss, opt = exp.network, exp.loss, exp.optimizer
-    n_train, batch = exp.data.x_train.shape[0], config.workload.batch
-    if batch > n_train:
-        raise ValueError(f"workload.batch = {batch} exceeds workload.n_train = {n_train}")
+    n_train, batch = exp.data.x_train.shape[0], config.workload.batch  # batch <= rows: checked
     per_epoch = n_train // batch
     total = tr.epochs * per_epoch if tr.epochs > 0 else tr.steps
     eval_every = per_epoch if tr.epochs > 0 else tr.eval_every

@@ -1,4 +1,4 @@
-"""Atomic NetCDF writes: a result file is either complete or absent."""
+"""Atomic writes: a result file is either complete or absent."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import xarray as xr
 
-__all__ = ["write_netcdf"]
+__all__ = ["write_netcdf", "write_text"]
 
 
 def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
@@ -24,6 +24,20 @@ def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
     try:
         ds.to_netcdf(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically, like :func:`write_netcdf`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
+    try:
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -37,7 +37,6 @@ import json
 import math
 import os
 import sys
-import tomllib
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -47,7 +46,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .config import Config, ConfigError, load_config
+from .config import Config, ConfigError, base_path, load_config, read_toml, toml_type
 from .executors import AbstractExecutor, SerialExecutor, load_runner
 from .provenance import provenance_attrs
 from .storage import write_netcdf
@@ -180,20 +179,7 @@ def load_sweep(path: str | os.PathLike, *, out: str | os.PathLike | None = None)
     """
     shown = os.fspath(path)
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(shown, "", "sweep file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(shown, "", "is a directory, not a sweep TOML file") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(shown, "", f"not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise ConfigError(shown, "", f"cannot read file: {exc.strerror or exc}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(shown, "", f"invalid TOML: {exc}") from None
+    data, text = read_toml(file, shown, what="sweep TOML file")
 
     def error(key: str, message: str) -> ConfigError:
         return ConfigError(shown, key, message)
@@ -204,11 +190,11 @@ def load_sweep(path: str | os.PathLike, *, out: str | os.PathLike | None = None)
             hint = f' (did you mean "{close[0]}"?)' if close else ""
             raise error(key, f"unknown key{hint}; allowed: {', '.join(_TOP_KEYS)}")
 
-    base_name, base = _load_base(data.get("base"), file, error)
+    base_name, base = _load_base(data.get("base"), file, shown)
 
     runner = data.get("runner", DEFAULT_RUNNER)
     if not isinstance(runner, str):
-        raise error("runner", f"wrong type ({_toml_type(runner)}); allowed: a string")
+        raise error("runner", f"wrong type ({toml_type(runner)}); allowed: a string")
     try:
         load_runner(runner)
     except (ImportError, AttributeError, TypeError, ValueError) as exc:
@@ -228,7 +214,7 @@ def load_sweep(path: str | os.PathLike, *, out: str | os.PathLike | None = None)
     # overrides: every point gets them (checked with the points: they may depend on the axes)
     overrides = data.get("overrides", {})
     if not isinstance(overrides, Mapping):
-        raise error("overrides", f"wrong type ({_toml_type(overrides)}); allowed: a table")
+        raise error("overrides", f"wrong type ({toml_type(overrides)}); allowed: a table")
     overrides = _flatten(overrides)
     for key in overrides:
         if key == "seed":
@@ -244,7 +230,7 @@ def load_sweep(path: str | os.PathLike, *, out: str | os.PathLike | None = None)
     # axes: their structure here; their values with the points below
     axes_raw = data.get("axes", {})
     if not isinstance(axes_raw, Mapping):
-        raise error("axes", f"wrong type ({_toml_type(axes_raw)}); allowed: a table")
+        raise error("axes", f"wrong type ({toml_type(axes_raw)}); allowed: a table")
     axes: dict[str, tuple[Any, ...]] = {}
     coords: dict[str, tuple[Any, ...]] = {}
     for key, values in _flatten(axes_raw).items():
@@ -254,7 +240,7 @@ def load_sweep(path: str | os.PathLike, *, out: str | os.PathLike | None = None)
         if key in overrides:
             raise error(where, "also set in [overrides]; a key is either swept or overridden")
         if not isinstance(values, list):
-            raise error(where, f"wrong type ({_toml_type(values)}); allowed: a non-empty list")
+            raise error(where, f"wrong type ({toml_type(values)}); allowed: a non-empty list")
         if not values:
             raise error(where, "empty list; allowed: a non-empty list of values")
         labels = _coordinate(values)
@@ -313,33 +299,16 @@ def load_sweep(path: str | os.PathLike, *, out: str | os.PathLike | None = None)
     )
 
 
-def _load_base(base: object, file: Path, error) -> tuple[str | None, Config]:
-    from .presets import available_presets, preset_path
-
+def _load_base(base: object, file: Path, shown: str) -> tuple[str | None, Config]:
+    """The sweep's base config: the defaults, a preset or a config file (relative to it)."""
     if base is None:
         return None, Config()
-    allowed = (
-        f"a preset name ({', '.join(available_presets()) or 'none installed'}) "
-        "or a config .toml path relative to the sweep file"
-    )
-    if not isinstance(base, str) or not base.strip():
-        raise error("base", f"wrong type or empty ({_toml_type(base)}); allowed: {allowed}")
-    seps = {"/", os.sep} | ({os.altsep} if os.altsep else set())
-    if base.lower().endswith(".toml") or any(s in base for s in seps) or base.startswith("~"):
-        base_path = file.parent / Path(base).expanduser()
-        if not base_path.is_file():
-            raise error("base", f"config file not found: {base_path}; allowed: {allowed}")
-        return base, load_config(base_path)  # its own errors name the config file and key
-    try:
-        path = preset_path(base)
-    except ConfigError as exc:
-        raise error("base", exc.message) from None
-    return base, load_config(path)
+    return base, load_config(base_path(base, file.parent, shown))  # errors name their file
 
 
 def _check_seeds(seeds: object, error) -> tuple[int, ...]:
     if not isinstance(seeds, list):
-        raise error("seeds", f"wrong type ({_toml_type(seeds)}); allowed: a list of integers")
+        raise error("seeds", f"wrong type ({toml_type(seeds)}); allowed: a list of integers")
     if not seeds:
         raise error("seeds", "empty list; allowed: a non-empty list of integers >= 0")
     for s in seeds:
@@ -404,17 +373,6 @@ def _show(value: Any) -> str:
         return json.dumps(value, default=str)
     except (TypeError, ValueError):
         return repr(value)
-
-
-def _toml_type(value: object) -> str:
-    for kind, name in ((bool, "boolean"), (int, "integer"), (float, "float"), (str, "string")):
-        if isinstance(value, kind):
-            return name
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, Mapping):
-        return "table"
-    return type(value).__name__
 
 
 def _one_line(exc: BaseException) -> str:

@@ -1,4 +1,4 @@
-"""Learning rules on the substrate: EP estimators, BP references, alignment (DESIGN.md §3)."""
+"""Learning rules on the substrate: EP estimators, BP references, alignment (docs/design.md §3)."""
 
 from .adjoint import (
     AbstractAdjoint as AbstractAdjoint,
@@ -18,13 +18,16 @@ from .estimators import (
     AbstractEstimator as AbstractEstimator,
     AbstractProbeEstimator as AbstractProbeEstimator,
     Centered as Centered,
+    CircleNudge as CircleNudge,
     Estimate as Estimate,
     Exact as Exact,
     Holomorphic as Holomorphic,
     NudgedPhase as NudgedPhase,
     OneSided as OneSided,
     OnlineHolomorphic as OnlineHolomorphic,
+    RealNudge as RealNudge,
     get_estimator as get_estimator,
+    register_estimator as register_estimator,
 )
 from .homeostasis import (
     DEFAULT_ASYMMETRY_TARGET as DEFAULT_ASYMMETRY_TARGET,
@@ -44,19 +47,25 @@ from .jacobian import (
 )
 from .linear import linear_fixed_point as linear_fixed_point
 from .losses import (
+    LOSSES as LOSSES,
     AbstractLoss as AbstractLoss,
     MSELoss as MSELoss,
     SoftmaxCrossEntropy as SoftmaxCrossEntropy,
+    get_loss as get_loss,
+    register_loss as register_loss,
 )
 from .rules import (
     BPTT as BPTT,
+    RULES as RULES,
     AbstractLearningRule as AbstractLearningRule,
     FreePhase as FreePhase,
     GeneralizedEP as GeneralizedEP,
     GradientResult as GradientResult,
     ImplicitBP as ImplicitBP,
     RecurrentBP as RecurrentBP,
+    get_rule as get_rule,
     named_parameters as named_parameters,
+    register_rule as register_rule,
 )
 
 __all__ = [
@@ -73,13 +82,16 @@ __all__ = [
     "AbstractEstimator",
     "AbstractProbeEstimator",
     "Centered",
+    "CircleNudge",
     "Estimate",
     "Exact",
     "Holomorphic",
     "NudgedPhase",
     "OneSided",
     "OnlineHolomorphic",
+    "RealNudge",
     "get_estimator",
+    "register_estimator",
     "DEFAULT_ASYMMETRY_TARGET",
     "auto_tuner",
     "HOMEOSTASIS",
@@ -94,8 +106,11 @@ __all__ = [
     "state_jacobian",
     "linear_fixed_point",
     "AbstractLoss",
+    "LOSSES",
     "MSELoss",
     "SoftmaxCrossEntropy",
+    "get_loss",
+    "register_loss",
     "BPTT",
     "AbstractLearningRule",
     "FreePhase",
@@ -103,5 +118,8 @@ __all__ = [
     "GradientResult",
     "ImplicitBP",
     "RecurrentBP",
+    "RULES",
+    "get_rule",
     "named_parameters",
+    "register_rule",
 ]

@@ -1,6 +1,6 @@
 r"""Costs ℓ(s_L, y) on the output layer and their nudge directions g = ∂ℓ/∂s_L.
 
-Sign convention (DESIGN.md §3), fixed once for the whole package: the nudged
+Sign convention (docs/design.md §3), fixed once for the whole package: the nudged
 fixed point is u* = Φ(θ, x, s*) + β g(s*) with g = +∂ℓ/∂s_L, so β > 0 pushes
 the output *up* the cost gradient and δ = ds*/dβ gives dℓ/dθ = Φ_θᵀ δ with no
 sign flip. The batch cost is the mean of per-sample costs; g is per sample
@@ -13,15 +13,46 @@ probes (holomorphic EP) use the same code.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["AbstractLoss", "MSELoss", "SoftmaxCrossEntropy"]
+from ..registry import Registry
+
+__all__ = ["AbstractLoss", "LOSSES", "MSELoss", "SoftmaxCrossEntropy", "get_loss", "register_loss"]
 
 
 class AbstractLoss(nn.Module, ABC):
-    """A per-sample cost ℓ(s_L, y) with its holomorphic gradient g(s_L) = ∂ℓ/∂s_L."""
+    """A per-sample cost ℓ(s_L, y) with its holomorphic gradient g(s_L) = ∂ℓ/∂s_L.
+
+    Attributes
+    ----------
+    name : str
+        Registry key (the config's ``workload.loss``).
+    classification : bool
+        Whether targets are class labels (a classification task then keeps its labels;
+        otherwise class labels become one-hot targets).
+    affine_nudge : bool
+        Whether g(s_L) is affine in s_L (what the compiled backends can run).
+    """
+
+    name: ClassVar[str]
+    classification: ClassVar[bool] = False
+    affine_nudge: ClassVar[bool] = False
+
+    @classmethod
+    @abstractmethod
+    def for_output(
+        cls,
+        output_shape: tuple[int, ...],
+        n_classes: int | None,
+        *,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype = torch.float64,
+    ) -> AbstractLoss:
+        """The cost for an output layer of per-sample ``output_shape`` and ``n_classes``
+        classes (None for regression); ``generator`` draws any readout parameters."""
 
     @abstractmethod
     def per_sample(self, s_out: Tensor, y: Tensor) -> Tensor:
@@ -43,9 +74,16 @@ class MSELoss(AbstractLoss):
     3 for a ``(C, H, W)`` convolutional output).
     """
 
+    name = "mse"
+    affine_nudge = True
+
     def __init__(self, feature_ndim: int = 1):
         super().__init__()
         self.feature_ndim = feature_ndim
+
+    @classmethod
+    def for_output(cls, output_shape, n_classes, *, generator=None, dtype=torch.float64):
+        return cls(feature_ndim=len(output_shape))
 
     def per_sample(self, s_out: Tensor, y: Tensor) -> Tensor:
         d = s_out - y
@@ -68,6 +106,9 @@ class SoftmaxCrossEntropy(AbstractLoss):
     The softmax subtracts max Re z (a constant shift, so still holomorphic).
     """
 
+    name = "cross_entropy"
+    classification = True
+
     def __init__(
         self,
         n_out: int,
@@ -81,6 +122,15 @@ class SoftmaxCrossEntropy(AbstractLoss):
         w = torch.empty(n_classes, n_out, dtype=dtype).uniform_(-bound, bound, generator=generator)
         self.weight = nn.Parameter(w)
         self.bias = nn.Parameter(torch.zeros(n_classes, dtype=dtype))
+
+    @classmethod
+    def for_output(cls, output_shape, n_classes, *, generator=None, dtype=torch.float64):
+        if len(output_shape) != 1 or n_classes is None:
+            raise ValueError(
+                f"a softmax readout needs a flat output layer and class labels, got output "
+                f"shape {tuple(output_shape)} and n_classes = {n_classes}"
+            )
+        return cls(output_shape[0], n_classes, generator=generator, dtype=dtype)
 
     def _onehot(self, y: Tensor, like: Tensor) -> Tensor:
         if y.dtype in (torch.int64, torch.int32):
@@ -110,3 +160,21 @@ class SoftmaxCrossEntropy(AbstractLoss):
 
     def predict(self, s_out: Tensor) -> Tensor:
         return self.logits(s_out).argmax(-1)
+
+
+LOSSES: Registry[type[AbstractLoss]] = Registry("loss")
+"""Costs by name: the values ``workload.loss`` accepts."""
+
+
+def register_loss(cls: type[AbstractLoss]) -> type[AbstractLoss]:
+    """Add a cost class under its ``name`` (usable as a class decorator)."""
+    return LOSSES.register(cls)
+
+
+def get_loss(name: str) -> type[AbstractLoss]:
+    """The cost class registered as ``name``."""
+    return LOSSES.get(name)
+
+
+for _cls in (MSELoss, SoftmaxCrossEntropy):
+    register_loss(_cls)

@@ -25,6 +25,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
+from ..registry import Registry
 from ..substrate import AbstractIntegrator, FixedPoint, LayeredNetwork, RelaxResult, relax
 from .adjoint import AbstractAdjoint, ImplicitAdjoint, RecurrentAdjoint, parameter_gradients
 from .estimators import AbstractEstimator, Estimate, Holomorphic, NudgedPhase
@@ -38,7 +39,10 @@ __all__ = [
     "ImplicitBP",
     "RecurrentBP",
     "BPTT",
+    "RULES",
+    "get_rule",
     "named_parameters",
+    "register_rule",
 ]
 
 
@@ -105,9 +109,29 @@ def _output_cotangent(network: LayeredNetwork, loss: AbstractLoss, s, y) -> list
 
 
 class AbstractLearningRule(ABC):
-    """δ and parameter gradients for a batch (DESIGN.md §3)."""
+    """δ and parameter gradients for a batch (docs/design.md §3).
+
+    Attributes
+    ----------
+    name : str
+        Registry key (the config's ``training.rule``).
+    uses_nudge : bool
+        Whether the rule runs nudged relaxations (its estimator's needs then apply).
+    """
 
     name: ClassVar[str]
+    uses_nudge: ClassVar[bool] = False
+
+    @classmethod
+    @abstractmethod
+    def from_phases(
+        cls, free: FreePhase, nudged: NudgedPhase, estimator: AbstractEstimator
+    ) -> AbstractLearningRule:
+        """The rule for a run whose relaxations are ``free`` (T1) and ``nudged`` (T2 each).
+
+        A rule takes what it needs: EP all three, the adjoint references the free
+        phase, BPTT a relaxation of T1 + T2 steps differentiated over the last T2.
+        """
 
     @abstractmethod
     def compute(
@@ -159,6 +183,11 @@ class GeneralizedEP(AbstractLearningRule):
     free_phase: FreePhase = FreePhase()
     nudged_phase: NudgedPhase = NudgedPhase(steps=20, integrator=FixedPoint())
     name = "ep"
+    uses_nudge = True
+
+    @classmethod
+    def from_phases(cls, free, nudged, estimator):
+        return cls(estimator, free, nudged)
 
     def compute(self, network, loss, x, y, *, free=None):
         free = self.free_phase.run(network, x) if free is None else free
@@ -179,6 +208,10 @@ class _AdjointRule(AbstractLearningRule):
     @property
     @abstractmethod
     def adjoint(self) -> AbstractAdjoint: ...
+
+    @classmethod
+    def from_phases(cls, free, nudged, estimator):
+        return cls(free)
 
     def compute(self, network, loss, x, y, *, free=None):
         free = self.free_phase.run(network, x) if free is None else free
@@ -229,6 +262,10 @@ class BPTT(AbstractLearningRule):
     integrator: AbstractIntegrator = FixedPoint()
     name = "bptt"
 
+    @classmethod
+    def from_phases(cls, free, nudged, estimator):
+        return cls(free.steps + nudged.steps, nudged.steps, free.integrator)
+
     def compute(self, network, loss, x, y, *, free=None):
         k = self.steps if self.grad_steps is None else self.grad_steps
         warm = self.steps - k
@@ -270,3 +307,21 @@ class BPTT(AbstractLearningRule):
         return GradientResult(
             value.detach(), delta, dict(zip(names, g_params, strict=True)), free_out
         )
+
+
+RULES: Registry[type[AbstractLearningRule]] = Registry("learning rule")
+"""Learning rules by name: the values ``training.rule`` accepts."""
+
+
+def register_rule(cls: type[AbstractLearningRule]) -> type[AbstractLearningRule]:
+    """Add a learning-rule class under its ``name`` (usable as a class decorator)."""
+    return RULES.register(cls)
+
+
+def get_rule(name: str) -> type[AbstractLearningRule]:
+    """The learning-rule class registered as ``name``."""
+    return RULES.get(name)
+
+
+for _cls in (GeneralizedEP, BPTT, RecurrentBP, ImplicitBP):
+    register_rule(_cls)

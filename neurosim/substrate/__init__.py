@@ -1,4 +1,8 @@
-"""The simulated physical substrate: states, maps, activations and relaxation dynamics."""
+"""The simulated physical substrate: states, maps, activations, relaxation dynamics, hardware.
+
+Registries (one pattern, :class:`neurosim.registry.Registry`): :data:`ACTIVATIONS`,
+:data:`INTEGRATORS`, :data:`DEVICE_MODELS`, :data:`NEURON_MODELS`.
+"""
 
 from .activations import (
     ACTIVATIONS as ACTIVATIONS,
@@ -22,11 +26,16 @@ from .connections import (
     sincos_deg as sincos_deg,
 )
 from .devices import (
+    DEVICE_MODELS as DEVICE_MODELS,
+    AbstractDeviceModel as AbstractDeviceModel,
     DeviceModel as DeviceModel,
     DeviceState as DeviceState,
+    get_device_model as get_device_model,
     quantize_uniform as quantize_uniform,
+    register_device_model as register_device_model,
 )
 from .dynamics import (
+    INTEGRATORS as INTEGRATORS,
     AbstractIntegrator as AbstractIntegrator,
     AbstractProgress as AbstractProgress,
     FixedPoint as FixedPoint,
@@ -34,6 +43,8 @@ from .dynamics import (
     NonFiniteStateError as NonFiniteStateError,
     NoProgress as NoProgress,
     RelaxResult as RelaxResult,
+    get_integrator as get_integrator,
+    register_integrator as register_integrator,
     relax as relax,
     state_norm as state_norm,
     vector_field as vector_field,
@@ -46,7 +57,13 @@ from .equivariant import (
 )
 from .hardware import AbstractHardware as AbstractHardware, IdealHardware as IdealHardware
 from .network import BoundNetwork as BoundNetwork, LayeredNetwork as LayeredNetwork
-from .neurons import NeuronModel as NeuronModel
+from .neurons import (
+    NEURON_MODELS as NEURON_MODELS,
+    AbstractNeuronModel as AbstractNeuronModel,
+    NeuronModel as NeuronModel,
+    get_neuron_model as get_neuron_model,
+    register_neuron_model as register_neuron_model,
+)
 
 __all__ = [
     "GauntInteraction",
@@ -74,7 +91,10 @@ __all__ = [
     "AbstractIntegrator",
     "AbstractProgress",
     "FixedPoint",
+    "INTEGRATORS",
     "LeakyEuler",
+    "get_integrator",
+    "register_integrator",
     "NonFiniteStateError",
     "NoProgress",
     "RelaxResult",
@@ -84,8 +104,16 @@ __all__ = [
     "BoundNetwork",
     "LayeredNetwork",
     "AnalogHardware",
+    "AbstractDeviceModel",
+    "DEVICE_MODELS",
     "DeviceModel",
     "DeviceState",
+    "get_device_model",
     "quantize_uniform",
+    "register_device_model",
+    "AbstractNeuronModel",
+    "NEURON_MODELS",
     "NeuronModel",
+    "get_neuron_model",
+    "register_neuron_model",
 ]

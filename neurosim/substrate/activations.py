@@ -16,6 +16,8 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
+from ..registry import Registry
+
 __all__ = [
     "sigmoid",
     "sigmoid_parts",
@@ -164,13 +166,13 @@ class DSiLU(AbstractActivation):
         return s * (1 - s) * (2 + u * (1 - 2 * s))
 
 
-ACTIVATIONS: dict[str, type[AbstractActivation]] = {}
+ACTIVATIONS: Registry[type[AbstractActivation]] = Registry("activation")
+"""Activations by name: the values ``[network] activation`` accepts."""
 
 
 def register_activation(cls: type[AbstractActivation]) -> type[AbstractActivation]:
     """Add an activation class to the registry under ``cls.name``."""
-    ACTIVATIONS[cls.name] = cls
-    return cls
+    return ACTIVATIONS.register(cls)
 
 
 for _cls in (Sigmoid, Tanh, ShiftedSigmoid, DSiLU):
@@ -181,9 +183,4 @@ def get_activation(name: str | AbstractActivation) -> AbstractActivation:
     """Resolve an activation by registry name (or pass an instance through)."""
     if isinstance(name, AbstractActivation):
         return name
-    try:
-        return ACTIVATIONS[name]()
-    except KeyError:
-        raise KeyError(
-            f"unknown activation {name!r}; allowed: {', '.join(sorted(ACTIVATIONS))}"
-        ) from None
+    return ACTIVATIONS.build(name)

@@ -1,9 +1,9 @@
 r"""An analog substrate: synaptic device arrays plus non-ideal neurons and converters.
 
 :class:`AnalogHardware` implements every hook of
-:class:`~neurosim.substrate.hardware.AbstractHardware` from a
-:class:`~neurosim.substrate.devices.DeviceModel` (the synaptic arrays) and a
-:class:`~neurosim.substrate.neurons.NeuronModel` (neurons, DAC, ADC).
+:class:`~neurosim.substrate.hardware.AbstractHardware` from a device model
+(:class:`~neurosim.substrate.devices.AbstractDeviceModel`: the synaptic arrays) and a
+neuron model (:class:`~neurosim.substrate.neurons.AbstractNeuronModel`: neurons, DAC, ADC).
 
 Physical arrays. Connection l has two arrays: ``"forward"`` stores θ (read as
 W_l) and ``"feedback"`` stores θ_fb(α) (read as B); at α = 0 they hold the same
@@ -31,24 +31,18 @@ per torch device), so switching one effect on leaves the others' draws unchanged
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor
 
-from .devices import DeviceModel, DeviceState
+from ..seeds import derive_seed
+from .devices import AbstractDeviceModel, DeviceState
 from .hardware import AbstractHardware
 from .network import LayeredNetwork
-from .neurons import NeuronModel
+from .neurons import AbstractNeuronModel
 
 __all__ = ["AnalogHardware", "derive_seed", "array_key"]
-
-
-def derive_seed(seed: int, *parts: object) -> int:
-    """A 63-bit seed from ``seed`` and a key, stable across runs and platforms."""
-    text = "/".join(str(p) for p in (seed, *parts))
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big") >> 1
 
 
 def _is_array(name: str) -> bool:
@@ -101,8 +95,8 @@ class AnalogHardware(AbstractHardware):
 
     def __init__(
         self,
-        devices: DeviceModel,
-        neurons: NeuronModel,
+        devices: AbstractDeviceModel,
+        neurons: AbstractNeuronModel,
         *,
         seed: int,
         layer_shapes: Sequence[tuple[int, ...]] | None = None,
@@ -122,7 +116,7 @@ class AnalogHardware(AbstractHardware):
         self.layer_shapes = None if layer_shapes is None else [tuple(s) for s in layer_shapes]
         self.dtype = dtype
         self.device = None if device is None else torch.device(device)
-        self.per_step_read = devices.read_noise_mode == "per_step" and devices.read_noise_std > 0
+        self.per_step_read = devices.per_step_read
         self._states: dict[tuple[int, str, str], DeviceState] = {}
         self._cast: dict[tuple, DeviceState] = {}
         self._units: dict[tuple[str, int], Tensor | None] = {}
@@ -130,7 +124,11 @@ class AnalogHardware(AbstractHardware):
 
     @classmethod
     def for_network(
-        cls, network: LayeredNetwork, devices: DeviceModel, neurons: NeuronModel, seed: int
+        cls,
+        network: LayeredNetwork,
+        devices: AbstractDeviceModel,
+        neurons: AbstractNeuronModel,
+        seed: int,
     ) -> AnalogHardware:
         """Hardware sized for ``network`` (its layer shapes, dtype and device); not attached."""
         return cls(
@@ -206,7 +204,7 @@ class AnalogHardware(AbstractHardware):
             if not _is_array(name):
                 continue
             state = self.device_state(layer, role, name, w) if dev.has_static else None
-            gen = self._generator("read", w.device) if dev.read_noise_std > 0 else None
+            gen = self._generator("read", w.device) if dev.noisy_reads else None
             out[name] = dev.read(w, state, gen)
         return out
 
@@ -244,16 +242,16 @@ class AnalogHardware(AbstractHardware):
         return self._units[key]
 
     def neuron_gain(self, layer: int) -> Tensor | None:
-        """g_l = 1 + gain_std·ξ, shape of layer ``layer`` (0-based); None when gain_std = 0."""
-        return None if self.neurons.gain_std == 0 else self._unit("gain", layer)
+        """The neuron model's per-unit gains of layer ``layer`` (0-based); None for 1."""
+        return self._unit("gain", layer) if self.neurons.mismatched else None
 
     def neuron_offset(self, layer: int) -> Tensor | None:
-        """o_l = offset_std·ξ, shape of layer ``layer``; None when offset_std = 0."""
-        return None if self.neurons.offset_std == 0 else self._unit("offset", layer)
+        """The neuron model's per-unit offsets of layer ``layer``; None for 0."""
+        return self._unit("offset", layer) if self.neurons.mismatched else None
 
     def state_noise(self, like: Sequence[Tensor], eta: float) -> list[Tensor] | None:
-        """σ √η ξ per layer, shaped like ``like`` (any leading axes); None when σ = 0."""
-        if self.neurons.noise_std == 0 or not like:
+        """One step's thermal noise per layer, shaped like ``like`` (any lead axes); None: off."""
+        if self.neurons.thermal_std == 0 or not like:
             return None
         return self.neurons.thermal_noise(like, eta, self._generator("thermal", like[0].device))
 
@@ -262,6 +260,6 @@ class AnalogHardware(AbstractHardware):
         return self.neurons.dac(x)
 
     def adc(self, s: Sequence[Tensor]) -> list[Tensor]:
-        if not self.neurons.adc_bits:
+        if self.neurons.adc_is_identity:
             return list(s)
         return [self.neurons.adc(t) for t in s]

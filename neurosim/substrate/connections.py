@@ -174,6 +174,19 @@ class AbstractConnection(nn.Module, ABC):
             return fb0 if sin_a == 1.0 else {k: sin_a * v for k, v in fb0.items()}
         return {k: sin_a * fb0[k] + cos_a * fwd[k] for k in fwd}
 
+    def untie_feedback(self) -> None:
+        r"""Make the feedback an array of its own, equal to the current one.
+
+        θ_0 ← θ_fb(α), then α = 90°: the feedback map is unchanged now, but from here
+        on it is the independent copy θ_0, trained (or not) on its own instead of
+        following θ through the angle mix (the config's ``feedback.mode = "independent"``).
+        """
+        with torch.no_grad():
+            fb = self.feedback_params()
+            for name, p in self.feedback0_params().items():
+                p.copy_(fb[name])
+        self.alpha = 90.0
+
     def bind(self, read: ReadHook | None = None) -> BoundConnection:
         """Materialise θ and θ_fb(α) for one relaxation, as ``read`` returns them."""
         fwd, fb = self.forward_params(), self.feedback_params()

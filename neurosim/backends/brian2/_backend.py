@@ -39,14 +39,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ...seeds import derive_seed
 from ...substrate import FixedPoint, NonFiniteStateError, RelaxResult
-from ...substrate.analog import derive_seed
 from .._base import AbstractBackend, UnsupportedError
 from .._dense import (
     activation_code,
     affine_nudge,
     check_affine_nudge,
     check_dense,
+    dense_engine_refusal,
     dense_system,
 )
 
@@ -67,7 +68,9 @@ def real_estimators() -> list[str]:
     """Names of the registered estimators that relax real states only."""
     from ...learning.estimators import ESTIMATORS
 
-    return sorted(name for name, cls in ESTIMATORS.items() if not cls.complex_states)
+    return sorted(
+        name for name, cls in ESTIMATORS.items() if not (cls.complex_states and cls.nudged_relax)
+    )
 
 
 def complex_error() -> UnsupportedError:
@@ -98,6 +101,20 @@ class Brian2Backend(AbstractBackend):
     )
     name = "brian2"
     complex_states = False
+
+    @classmethod
+    def from_seed(cls, seed: int) -> Brian2Backend:
+        return cls(seed=seed)
+
+    @classmethod
+    def refusal(cls, needs):
+        if needs.nudged and needs.complex_states:
+            allowed = ", ".join(f'"{n}"' for n in real_estimators())
+            return (
+                f'"brian2" relaxes real states only and nudge.estimator = "{needs.estimator}" '
+                f"needs complex ones; allowed with brian2: nudge.estimator one of {allowed}"
+            )
+        return dense_engine_refusal(cls.name, needs)
 
     def __post_init__(self) -> None:
         if self.target not in ("numpy", "cython"):
@@ -182,7 +199,7 @@ class Brian2Backend(AbstractBackend):
         dt = eta * tau
         hw = network.hardware
         noisy = hw.state_noise([torch.empty(1, dtype=rdtype)], eta) is not None
-        sigma = float(hw.neurons.noise_std) if noisy else 0.0
+        sigma = float(hw.neurons.thermal_std) if noisy else 0.0
         b2.prefs.codegen.target = self.target
         b2.defaultclock.dt = dt
         b2.seed(derive_seed(self.seed, "brian2", next(self._calls)) % (2**32))

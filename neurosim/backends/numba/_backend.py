@@ -35,6 +35,7 @@ from .._dense import (
     affine_nudge,
     check_affine_nudge,
     check_dense,
+    dense_engine_refusal,
     dense_system,
 )
 
@@ -52,6 +53,10 @@ class NumbaBackend(AbstractBackend):
 
     name = "numba"
     complex_states = True
+
+    @classmethod
+    def refusal(cls, needs):
+        return dense_engine_refusal(cls.name, needs)
 
     def unsupported(self, network, x, *, beta=None, nudge=None, integrator=None, drive_offset=None):
         try:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from .base import (
+    ESTIMATORS as ESTIMATORS,
     AbstractEstimator as AbstractEstimator,
     AbstractProbeEstimator as AbstractProbeEstimator,
+    CircleNudge as CircleNudge,
     Estimate as Estimate,
     NudgedPhase as NudgedPhase,
+    RealNudge as RealNudge,
+    get_estimator as get_estimator,
+    register_estimator as register_estimator,
 )
 from .centered import Centered as Centered
 from .exact import Exact as Exact
@@ -14,27 +19,13 @@ from .holomorphic import Holomorphic as Holomorphic
 from .one_sided import OneSided as OneSided
 from .online import OnlineHolomorphic as OnlineHolomorphic
 
-ESTIMATORS: dict[str, type[AbstractEstimator]] = {
-    cls.name: cls for cls in (OneSided, Centered, Holomorphic, OnlineHolomorphic, Exact)
-}
-
-
-def get_estimator(kind: str, **kwargs) -> AbstractEstimator:
-    """Build an estimator from its registry name and keyword parameters."""
-    try:
-        cls = ESTIMATORS[kind]
-    except KeyError:
-        raise KeyError(
-            f"unknown estimator {kind!r}; allowed: {', '.join(sorted(ESTIMATORS))}"
-        ) from None
-    return cls(**kwargs)
-
-
 __all__ = [
     "AbstractEstimator",
     "AbstractProbeEstimator",
+    "CircleNudge",
     "Estimate",
     "NudgedPhase",
+    "RealNudge",
     "Centered",
     "Exact",
     "Holomorphic",
@@ -42,4 +33,5 @@ __all__ = [
     "OnlineHolomorphic",
     "ESTIMATORS",
     "get_estimator",
+    "register_estimator",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -10,10 +10,22 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
+from ...registry import Registry
+from ...schema import Schema, param
 from ...substrate import AbstractIntegrator, LayeredNetwork, RelaxResult, relax
 from ...substrate.dynamics import Nudge
 
-__all__ = ["AbstractEstimator", "AbstractProbeEstimator", "Estimate", "NudgedPhase"]
+__all__ = [
+    "AbstractEstimator",
+    "AbstractProbeEstimator",
+    "ESTIMATORS",
+    "Estimate",
+    "NudgedPhase",
+    "RealNudge",
+    "CircleNudge",
+    "get_estimator",
+    "register_estimator",
+]
 
 
 @dataclass(frozen=True)
@@ -62,24 +74,32 @@ class Estimate:
     relaxations: int
 
 
-class AbstractEstimator(ABC):
-    """An estimator of δ_EP = ds*/dβ |_{β=0} (DESIGN.md §3).
+class AbstractEstimator(Schema):
+    """An estimator of δ_EP = ds*/dβ |_{β=0} (docs/design.md §3).
+
+    An estimator is a :class:`~neurosim.schema.Schema`: its fields (the nudge size,
+    the number of probes, …) are keys of the config's ``[nudge]`` section, defined
+    here once.
 
     Attributes
     ----------
     name : str
-        Registry key (the TOML ``kind``).
+        Registry key (the config's ``nudge.estimator``).
     bias_order : int or None
         Order p of the bias in the nudge size, error = O(β^p); ``None`` when
         the estimator is exact or its bias is not a power of β.
     complex_states : bool
         Whether it relaxes complex states (complex probes), which a real-only
         relaxation backend cannot run.
+    nudged_relax : bool
+        Whether its nudged relaxations run through the phase's relaxation hook (a
+        backend's ``relax``); False for estimators that step the dynamics themselves.
     """
 
     name: ClassVar[str]
     bias_order: ClassVar[int | None]
     complex_states: ClassVar[bool] = False
+    nudged_relax: ClassVar[bool] = True
 
     @abstractmethod
     def estimate(
@@ -91,6 +111,20 @@ class AbstractEstimator(ABC):
         phase: NudgedPhase,
     ) -> Estimate:
         """δ from the free fixed point ``free`` and the nudge direction g = ``nudge(s_L)``."""
+
+
+class RealNudge(Schema):
+    """The real nudge strength β of the finite-difference estimators (one definition)."""
+
+    beta: float = param(0.1, gt=0)
+    """Real nudge strength β of ``one_sided`` and ``centered`` (dimensionless loss factor, > 0)."""
+
+
+class CircleNudge(Schema):
+    """The radius r of the complex nudges β = r e^{iφ} (one definition)."""
+
+    r: float = param(0.1, gt=0)
+    """Radius r = |β| of the complex nudge of ``holomorphic`` / ``online_holomorphic`` (> 0)."""
 
 
 class AbstractProbeEstimator(AbstractEstimator):
@@ -140,3 +174,17 @@ class AbstractProbeEstimator(AbstractEstimator):
             residual[idx], converged[idx] = r.residual.to(residual.dtype), r.converged
             steps = max(steps, r.steps)
         return Estimate(delta, steps, residual, converged, int(beta.shape[0]))
+
+
+ESTIMATORS: Registry[type[AbstractEstimator]] = Registry("estimator")
+"""Estimators by name: the values ``nudge.estimator`` accepts."""
+
+
+def register_estimator(cls: type[AbstractEstimator]) -> type[AbstractEstimator]:
+    """Add an estimator class under its ``name`` (usable as a class decorator)."""
+    return ESTIMATORS.register(cls)
+
+
+def get_estimator(kind: str, **kwargs) -> AbstractEstimator:
+    """Build an estimator from its registry name and keyword parameters."""
+    return ESTIMATORS.build(kind, **kwargs)

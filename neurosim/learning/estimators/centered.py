@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
-from .base import AbstractProbeEstimator
+from .base import AbstractProbeEstimator, RealNudge, register_estimator
 
 __all__ = ["Centered"]
 
 
-@dataclass(frozen=True)
-class Centered(AbstractProbeEstimator):
+@register_estimator
+class Centered(AbstractProbeEstimator, RealNudge):
     r"""δ ≈ (s*(β) − s*(−β)) / (2β).
 
     Two probes ±β relaxed side by side; the even terms cancel, bias O(β²)
@@ -24,9 +24,8 @@ class Centered(AbstractProbeEstimator):
     Drastically Reducing its Gradient Estimator Bias", Front. Neurosci. 2021.
     """
 
-    beta: float = 0.1
-    name = "centered"
-    bias_order = 2
+    name: ClassVar[str] = "centered"
+    bias_order: ClassVar[int | None] = 2
 
     def probes(self):
         b = self.beta

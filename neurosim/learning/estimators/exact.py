@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
+from ...schema import param
 from ...substrate import vector_field
 from ..linear import linear_fixed_point
-from .base import AbstractEstimator, Estimate
+from .base import AbstractEstimator, Estimate, register_estimator
 
 __all__ = ["Exact"]
 
 
-@dataclass(frozen=True)
+@register_estimator
 class Exact(AbstractEstimator):
     r"""δ = ds*/dβ at β = 0 from the tangent of the relaxation (forward mode in β).
 
@@ -25,9 +26,12 @@ class Exact(AbstractEstimator):
     tolerance; it falls back to 1e-12 when the nudged phase has none.
     """
 
-    max_steps: int = 10_000
-    name = "exact"
-    bias_order = None
+    max_steps: int = param(10_000, ge=1, units="steps")
+    """Most iterations of the tangent equation (≥ 1)."""
+
+    name: ClassVar[str] = "exact"
+    nudged_relax: ClassVar[bool] = False
+    bias_order: ClassVar[int | None] = None
 
     def estimate(self, network, x, free, nudge, phase) -> Estimate:
         bound = network.bind()

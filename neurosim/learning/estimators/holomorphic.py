@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
-from .base import AbstractProbeEstimator
+from ...schema import param
+from .base import AbstractProbeEstimator, CircleNudge, register_estimator
 
 __all__ = ["Holomorphic"]
 
 
-@dataclass(frozen=True)
-class Holomorphic(AbstractProbeEstimator):
+@register_estimator
+class Holomorphic(AbstractProbeEstimator, CircleNudge):
     r"""N-point Cauchy estimate on the circle |β| = r.
 
     .. math::
@@ -37,17 +38,12 @@ class Holomorphic(AbstractProbeEstimator):
     homeostasis", ICLR 2024.
     """
 
-    r: float = 0.1
-    n: int = 4
-    name = "holomorphic"
-    bias_order = None
-    complex_states = True
+    n: int = param(4, ge=2)
+    """Number N of probes β_k = r e^{2πik/N} on the circle (``holomorphic``), ≥ 2."""
 
-    def __post_init__(self) -> None:
-        if self.n < 2:
-            raise ValueError(f"Holomorphic needs n >= 2 probes, got n={self.n}")
-        if self.r <= 0:
-            raise ValueError(f"Holomorphic needs radius r > 0, got r={self.r}")
+    name: ClassVar[str] = "holomorphic"
+    bias_order: ClassVar[int | None] = None
+    complex_states: ClassVar[bool] = True
 
     def probes(self):
         k = torch.arange(self.n // 2 + 1, dtype=torch.float64)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
-from .base import AbstractProbeEstimator
+from .base import AbstractProbeEstimator, RealNudge, register_estimator
 
 __all__ = ["OneSided"]
 
 
-@dataclass(frozen=True)
-class OneSided(AbstractProbeEstimator):
+@register_estimator
+class OneSided(AbstractProbeEstimator, RealNudge):
     r"""δ ≈ (s*(β) − s*(0)) / β.
 
     One nudged relaxation; bias O(β) (:attr:`bias_order` = 1), from the
@@ -23,9 +23,8 @@ class OneSided(AbstractProbeEstimator):
     Scellier & Bengio, "Equilibrium Propagation", Front. Comput. Neurosci. 2017.
     """
 
-    beta: float = 0.1
-    name = "one_sided"
-    bias_order = 1
+    name: ClassVar[str] = "one_sided"
+    bias_order: ClassVar[int | None] = 1
 
     def probes(self):
         return torch.tensor([self.beta], dtype=torch.float64), torch.tensor(

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
+from ...schema import param
 from ...substrate import vector_field
 from ..linear import state_norm
-from .base import AbstractEstimator, Estimate
+from .base import AbstractEstimator, CircleNudge, Estimate, register_estimator
 
 __all__ = ["OnlineHolomorphic"]
 
 
-@dataclass(frozen=True)
-class OnlineHolomorphic(AbstractEstimator):
+@register_estimator
+class OnlineHolomorphic(AbstractEstimator, CircleNudge):
     r"""One relaxation driven by β(t) = r e^{2πit/T}; δ from the first harmonic of s(t).
 
     .. math::
@@ -33,13 +34,19 @@ class OnlineHolomorphic(AbstractEstimator):
     ``steps`` budget is replaced by (warmup + periods)·T.
     """
 
-    r: float = 0.1
-    period: int = 100
-    periods: int = 1
-    warmup: int = 1
-    name = "online_holomorphic"
-    bias_order = None
-    complex_states = True
+    period: int = param(100, ge=2, units="steps")
+    """Period T of the online nudge β(t) = r e^{2πit/T}, in relaxation steps (≥ 2)."""
+
+    periods: int = param(1, ge=1)
+    """Number P of oscillation periods integrated by ``online_holomorphic`` (≥ 1)."""
+
+    warmup: int = param(1, ge=0)
+    """Periods run before the integration starts (discarded transient), ≥ 0."""
+
+    name: ClassVar[str] = "online_holomorphic"
+    nudged_relax: ClassVar[bool] = False
+    bias_order: ClassVar[int | None] = None
+    complex_states: ClassVar[bool] = True
 
     def estimate(self, network, x, free, nudge, phase) -> Estimate:
         bound = network.bind()

@@ -1,4 +1,4 @@
-r"""Neuron and periphery model: gain/offset mismatch, thermal state noise, DAC and ADC.
+r"""The rate neuron model: gain/offset mismatch, thermal state noise, DAC and ADC.
 
 A non-ideal neuron of layer l computes
 
@@ -28,70 +28,83 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
+from pydantic import field_validator
 from torch import Tensor
 
-from .devices import quantize_uniform, straight_through
+from ...schema import param
+from ..devices import quantize_uniform, straight_through
+from ._base import AbstractNeuronModel, register_neuron_model
 
 __all__ = ["NeuronModel"]
 
-
-def _check_range(name: str, r: tuple[float, float]) -> None:
-    lo, hi = r
-    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-        raise ValueError(f"{name} must be a finite (lo, hi) with lo < hi, got {r}")
+_RANGE = "[lo, hi], two finite numbers with lo < hi"
 
 
-@dataclass(frozen=True)
-class NeuronModel:
-    r"""Neuron mismatch, thermal noise and converter resolution (all defaults ideal).
-
-    Parameters
-    ----------
-    gain_std
-        Relative gain mismatch: g = 1 + gain_std·ξ per unit, fixed.
-    offset_std
-        Input-referred offset: o = offset_std·ξ per unit, fixed (state units).
-    noise_std
-        σ of the thermal state noise; each relaxation step adds σ √η ξ (η = dt/τ,
-        the integrator's rate; η = 1 for the fixed-point iteration).
-    dac_bits, dac_range
-        Input DAC: 0 bits is ideal; b ≥ 1 bits give 2^b uniform levels on
-        ``dac_range`` (inclusive), inputs outside are clipped.
-    adc_bits, adc_range
-        ADC through which the learning rule reads the states, same quantizer,
-        applied to the real and imaginary parts separately.
+@register_neuron_model
+class NeuronModel(AbstractNeuronModel):
+    r"""Neurons and periphery: mismatch, thermal noise, input DAC, readout ADC (defaults ideal).
 
     Notes
     -----
-    The default ranges (−1, 1) match aihwkit's ``inp_bound = 1``; sigmoid
-    states and pixel inputs live in [0, 1], where (0, 1) uses the levels twice
-    as well. The imaginary parts of complex probe states are signed (and
-    O(r)): an ADC range of (0, 1) clips their negative half. Quantizer
-    gradients pass straight through (∂Q/∂x := 1).
+    The DAC's default range (0, 1) is that of pixel and teacher–student inputs;
+    the ADC's (−1, 1) matches aihwkit's ``inp_bound = 1`` and keeps both signs of
+    the imaginary parts of complex probe states, which are O(r): a (0, 1) ADC
+    range would clip their negative half. Quantizer gradients pass straight
+    through (∂Q/∂x := 1).
     """
 
-    gain_std: float = 0.0
-    offset_std: float = 0.0
-    noise_std: float = 0.0
-    dac_bits: int = 0
-    dac_range: tuple[float, float] = (-1.0, 1.0)
-    adc_bits: int = 0
-    adc_range: tuple[float, float] = (-1.0, 1.0)
+    kind: Literal["rate"] = "rate"
+    """The neuron model: ``"rate"``, rate units with mismatch, thermal noise and converters."""
 
-    def __post_init__(self) -> None:
-        for name in ("gain_std", "offset_std", "noise_std"):
-            value = getattr(self, name)
-            if not (value >= 0 and math.isfinite(value)):
-                raise ValueError(f"{name} must be finite and >= 0, got {value}")
-        for name in ("dac_bits", "adc_bits"):
-            value = getattr(self, name)
-            if int(value) != value or not 0 <= value <= 32:
-                raise ValueError(f"{name} must be an integer in [0, 32], got {value}")
-        _check_range("dac_range", self.dac_range)
-        _check_range("adc_range", self.adc_range)
+    gain_std: float = param(0.0, ge=0)
+    """Gain mismatch σ_g, relative (≥ 0): unit i computes ρ(g_i u_i + o_i), g_i = 1 + σ_g ξ,
+    drawn once per unit."""
+
+    offset_std: float = param(0.0, ge=0, units="state")
+    """Offset mismatch σ_o in state units (≥ 0): o_i = σ_o ξ, drawn once per unit."""
+
+    noise_std: float = param(0.0, ge=0, units="state/sqrt(time)")
+    """Thermal state noise σ_n in state units per √(unit time) (≥ 0).
+
+    Each relaxation step of rate η (= dt/τ; 1 for the fixed-point iteration)
+    adds σ_n √η ξ to the states u.
+    """
+
+    dac_bits: int = param(0, ge=0, le=32, units="bit")
+    """Input DAC resolution b in bits (0 … 32): inputs clipped to dac_range, rounded to
+    2^b levels; 0 = ideal (no quantization)."""
+
+    dac_range: tuple[float, float] = param((0.0, 1.0), units="input", allowed=_RANGE)
+    """[lo, hi] input range of the DAC, in input units, lo < hi (used when dac_bits > 0)."""
+
+    adc_bits: int = param(0, ge=0, le=32, units="bit")
+    """Readout ADC resolution b in bits (0 … 32) for the states the learning rule reads.
+
+    States are clipped to adc_range and rounded to 2^b levels; 0 = ideal.
+    """
+
+    adc_range: tuple[float, float] = param((-1.0, 1.0), units="state", allowed=_RANGE)
+    """[lo, hi] state range of the ADC, in state units, lo < hi (used when adc_bits > 0).
+
+    Real and imaginary parts are converted separately, so the range is symmetric by
+    default: holomorphic probes give states with imaginary parts of either sign.
+    """
+
+    @field_validator("dac_range", "adc_range", mode="before")
+    @classmethod
+    def _lists_to_tuples(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value
+
+    @field_validator("dac_range", "adc_range")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not value[0] < value[1]:
+            lo, hi = repr(value[0]), repr(value[1])
+            raise ValueError(f"[{lo}, {hi}] is not increasing; allowed: {_RANGE}")
+        return value
 
     @property
     def mismatched(self) -> bool:
@@ -101,6 +114,14 @@ class NeuronModel:
     @property
     def is_ideal(self) -> bool:
         return not (self.mismatched or self.noise_std > 0 or self.dac_bits or self.adc_bits)
+
+    @property
+    def thermal_std(self) -> float:
+        return self.noise_std
+
+    @property
+    def adc_is_identity(self) -> bool:
+        return not self.adc_bits
 
     # -- fixed per-unit randomness ------------------------------------------------------
     def realize_gain(self, shape: Sequence[int], generator: torch.Generator) -> Tensor | None:

@@ -1,10 +1,8 @@
-r"""Synaptic device model: what one read of an analog array returns, and what a write stores.
+r"""The normalized device model: aihwkit-style weights in dimensionless units.
 
-Weights live in normalized units (aihwkit's convention, HARDWARE_SOURCES.md §0):
+Weights live in normalized units (aihwkit's convention, docs/hardware_sources.md §0):
 a conductance pair maps to a dimensionless weight in ``[w_min, w_max]``
-(typically ``[-1, 1]``). The parameter an optimizer updates is the *programmed*
-weight w (aihwkit's hidden weight); the circuit sees the *effective* weight of
-a read,
+(typically ``[-1, 1]``). The circuit sees the *effective* weight of a read,
 
 .. math::
 
@@ -18,214 +16,180 @@ devices; :meth:`DeviceModel.write`).
 Every non-ideality is exactly the identity at its default: no random draw and
 no floating-point operation happens for it, so an ideal :class:`DeviceModel`
 reproduces ideal results bit for bit.
-
-Gradients pass straight through a read (∂w̃/∂w := I): a learning rule computes
-∂ℓ/∂w̃, the outer-product update a local rule measures on the physical states,
-and :meth:`DeviceModel.write` applies it to the programmed weights.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 import torch
+from pydantic import field_validator, model_validator
 from torch import Tensor
 
-__all__ = [
-    "DeviceModel",
-    "DeviceState",
-    "quantize_uniform",
-    "straight_through",
-    "FAULT_NONE",
-    "FAULT_ZERO",
-    "FAULT_W_MIN",
-    "FAULT_W_MAX",
-]
+from ...schema import FieldError, param
+from ._base import (
+    FAULT_NONE,
+    FAULT_W_MAX,
+    FAULT_W_MIN,
+    FAULT_ZERO,
+    AbstractDeviceModel,
+    DeviceState,
+    quantize_uniform,
+    register_device_model,
+    straight_through,
+)
 
-FAULT_NONE, FAULT_ZERO, FAULT_W_MIN, FAULT_W_MAX = 0, 1, 2, 3
-"""Fault codes of :attr:`DeviceState.fault`: healthy, stuck at 0, at w_min, at w_max."""
-
-
-class _StraightThrough(torch.autograd.Function):
-    """Returns ``value``; the gradient goes to ``source`` unchanged."""
-
-    @staticmethod
-    def forward(ctx, source: Tensor, value: Tensor) -> Tensor:  # noqa: D401
-        return value
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
-        return grad, None
+__all__ = ["DeviceModel"]
 
 
-def straight_through(source: Tensor, value: Tensor) -> Tensor:
-    """``value`` in the forward pass, identity Jacobian to ``source`` in the backward pass.
-
-    Returns ``value`` itself when no graph is being recorded for ``source``.
-    """
-    if torch.is_grad_enabled() and source.requires_grad:
-        return _StraightThrough.apply(source, value)
-    return value
+def _fmt(x: float) -> str:
+    return ("inf" if x > 0 else "-inf") if math.isinf(x) else repr(x)
 
 
-def quantize_uniform(x: Tensor, lo: float, hi: float, n_levels: int) -> Tensor:
-    r"""Round a real tensor to the nearest of ``n_levels`` uniform levels on ``[lo, hi]``.
+@register_device_model
+class DeviceModel(AbstractDeviceModel):
+    r"""Synaptic arrays in normalized weight units, as in aihwkit (docs/hardware_sources.md §0).
 
-    .. math::
-
-        Q(x) = \mathrm{lerp}\big(lo, hi, k / (K-1)\big),\qquad
-        k = \mathrm{round}\big((\mathrm{clip}(x, lo, hi) - lo) / Δ\big),\quad Δ = \frac{hi-lo}{K-1},
-
-    so the levels are exactly ``lo`` and ``hi`` at the ends (ties round to the even k).
-    No gradient is defined here; wrap with :func:`straight_through`.
-    """
-    if n_levels < 2:
-        raise ValueError(f"quantize_uniform needs n_levels >= 2, got {n_levels}")
-    step = (hi - lo) / (n_levels - 1)
-    k = torch.round((x.clamp(lo, hi) - lo) / step)
-    lo_t = torch.tensor(lo, dtype=x.dtype, device=x.device)
-    hi_t = torch.tensor(hi, dtype=x.dtype, device=x.device)
-    return torch.lerp(lo_t, hi_t, k / (n_levels - 1))
-
-
-@dataclass(frozen=True)
-class DeviceState:
-    """The fixed per-device randomness of one physical array (drawn once by ``realize``).
-
-    Attributes
-    ----------
-    shape : tuple of int
-        Shape of the array (that of the weight tensor it stores).
-    gain : Tensor or None
-        Device-to-device read gain g_ij = 1 + d2d_std·ξ_ij; ``None`` when d2d_std = 0.
-    fault : Tensor or None
-        int8 fault code per device (:data:`FAULT_NONE`, :data:`FAULT_ZERO`,
-        :data:`FAULT_W_MIN`, :data:`FAULT_W_MAX`); ``None`` when no device can be stuck.
-    stuck : Tensor or None
-        bool mask, ``fault != FAULT_NONE``.
-    stuck_value : Tensor or None
-        The weight a stuck device reads (0, w_min or w_max); 0 where not stuck.
-    """
-
-    shape: tuple[int, ...]
-    gain: Tensor | None = None
-    fault: Tensor | None = None
-    stuck: Tensor | None = None
-    stuck_value: Tensor | None = None
-
-    def to(self, dtype: torch.dtype, device: torch.device | str | None = None) -> DeviceState:
-        """The same realization with floating tensors cast to ``dtype`` on ``device``."""
-
-        def cast(t: Tensor | None, float_: bool) -> Tensor | None:
-            if t is None:
-                return None
-            return t.to(dtype=dtype, device=device) if float_ else t.to(device=device)
-
-        return DeviceState(
-            self.shape,
-            cast(self.gain, True),
-            cast(self.fault, False),
-            cast(self.stuck, False),
-            cast(self.stuck_value, True),
-        )
-
-
-@dataclass(frozen=True)
-class DeviceModel:
-    r"""A synaptic device model in normalized weight units (aihwkit conventions).
-
+    Weights are dimensionless, with a device range of about [-1, 1]; standard
+    deviations are absolute in those units unless marked relative; ξ ~ N(0, 1).
     All defaults are ideal: an ideal model's :meth:`read` returns the weight
     tensor itself and :meth:`write` the proposed tensor itself.
-
-    Parameters
-    ----------
-    w_min, w_max
-        Conductance range in weight units. Reads and writes clip to it; ±inf: unbounded.
-    levels
-        0: analog. K ≥ 2: a read returns the nearest of K uniform levels on
-        ``[w_min, w_max]`` (needs finite bounds).
-    d2d_std
-        Device-to-device variation: each device has a fixed multiplicative read
-        gain g_ij = 1 + d2d_std·ξ_ij (relative, like aihwkit's ``*_dtod``), drawn once.
-        Keep it ≪ 1 (a Gaussian gain can change sign).
-    read_noise_std
-        Absolute std (weight units) of Gaussian noise added to every device at every read.
-    read_noise_mode
-        ``"per_read"``: redrawn each time the arrays are bound (once per relaxation);
-        ``"per_step"``: redrawn at every relaxation step.
-    stuck_zero_prob
-        Probability that a device is stuck at 0 (aihwkit's corrupt devices with
-        ``corrupt_devices_range = 0``).
-    stuck_bound_prob
-        Probability that a device is stuck at a bound, w_max or w_min with equal odds
-        (needs finite bounds).
-    write_noise_std
-        Absolute std (weight units) of Gaussian noise added to every written device
-        (one that received a non-zero update). It accumulates over writes, like
-        aihwkit's cycle-to-cycle noise; aihwkit's ``write_noise_std`` instead is
-        redrawn per write on top of a hidden weight and is in units of ``dw_min``.
-    update
-        ``"ideal"``: the device takes the step it is given. ``"soft_bounds"``
-        (aihwkit ``SoftBoundsDevice``): the step shrinks linearly to 0 at the bound
-        it moves towards, Δ⁺ ← Δ⁺(1 − w/w_max), Δ⁻ ← Δ⁻(1 − w/w_min)
-        (needs w_min < 0 < w_max).
-    dw_min
-        0: continuous writes. > 0: weight change of one pulse; a write fires an
-        integer number of pulses, the requested change over ``dw_min`` rounded
-        stochastically (unbiased).
-    up_down
-        Up/down asymmetry β (aihwkit ``PulsedDevice.up_down`` docstring form):
-        up steps are scaled by (1 + β), down steps by (1 − β). aihwkit's C++
-        puts the whole bias on one side instead (up ×(1 + min(β, 0)),
-        down ×(1 − max(β, 0))). Needs |β| < 1.
     """
 
-    w_min: float = -math.inf
-    w_max: float = math.inf
-    levels: int = 0
-    d2d_std: float = 0.0
-    read_noise_std: float = 0.0
-    read_noise_mode: Literal["per_read", "per_step"] = "per_read"
-    stuck_zero_prob: float = 0.0
-    stuck_bound_prob: float = 0.0
-    write_noise_std: float = 0.0
-    update: Literal["ideal", "soft_bounds"] = "ideal"
-    dw_min: float = 0.0
-    up_down: float = 0.0
+    kind: Literal["normalized"] = "normalized"
+    """The device model: ``"normalized"``, aihwkit-style weights in dimensionless units."""
 
-    def __post_init__(self) -> None:
-        finite = math.isfinite(self.w_min) and math.isfinite(self.w_max)
-        if math.isnan(self.w_min) or math.isnan(self.w_max) or not self.w_min < self.w_max:
-            raise ValueError(f"DeviceModel needs w_min < w_max, got [{self.w_min}, {self.w_max}]")
-        if int(self.levels) != self.levels or self.levels < 0 or self.levels == 1:
-            raise ValueError(f"levels must be 0 (analog) or >= 2, got {self.levels}")
-        if self.levels and not finite:
-            raise ValueError("quantized devices (levels >= 2) need finite w_min and w_max")
-        for name in ("d2d_std", "read_noise_std", "write_noise_std", "dw_min"):
-            value = getattr(self, name)
-            if not (value >= 0 and math.isfinite(value)):
-                raise ValueError(f"{name} must be finite and >= 0, got {value}")
-        for name in ("stuck_zero_prob", "stuck_bound_prob"):
-            value = getattr(self, name)
-            if not 0 <= value <= 1:
-                raise ValueError(f"{name} must lie in [0, 1], got {value}")
-        if self.stuck_zero_prob + self.stuck_bound_prob > 1:
-            raise ValueError("stuck_zero_prob + stuck_bound_prob must not exceed 1")
-        if self.stuck_bound_prob > 0 and not finite:
-            raise ValueError("stuck-at-bound faults need finite w_min and w_max")
-        if self.read_noise_mode not in ("per_read", "per_step"):
-            raise ValueError(
-                f"read_noise_mode={self.read_noise_mode!r}; allowed: 'per_read', 'per_step'"
+    w_min: float = param(
+        -math.inf, allow_inf_nan=True, allowed="a number or -inf/inf, with w_min < w_max"
+    )
+    """Lower weight bound w_min (weight units); reads and writes are clipped to [w_min, w_max].
+
+    ``-inf`` = unbounded (ideal); must be < w_max.
+    """
+
+    w_max: float = param(
+        math.inf, allow_inf_nan=True, allowed="a number or -inf/inf, with w_min < w_max"
+    )
+    """Upper weight bound w_max (weight units), > w_min; ``inf`` = unbounded (ideal)."""
+
+    levels: int = param(0, ge=0, allowed="0 (analog) or an integer >= 2")
+    """Number K of programmable levels, uniform on [w_min, w_max]; reads round to them.
+
+    0 = analog (continuous); otherwise K ≥ 2, which needs a finite range.
+    """
+
+    d2d_std: float = param(0.0, ge=0)
+    """Device-to-device variation σ_d2d, relative (≥ 0).
+
+    Each device's read gain is 1 + σ_d2d ξ, drawn once at construction (like
+    aihwkit's ``*_dtod``); it scales what a read returns, not the update step.
+    Keep it ≪ 1 (a Gaussian gain can change sign).
+    """
+
+    read_noise_std: float = param(0.0, ge=0)
+    """Read noise σ_read, absolute (weight units, ≥ 0): a read returns w + σ_read ξ.
+
+    aihwkit's ``w_noise`` with ``ADDITIVE_CONSTANT``; the stored weight is unchanged.
+    """
+
+    read_noise_mode: Literal["per_read", "per_step"] = param("per_read", units="")
+    """When read noise is redrawn: ``"per_read"`` once per relaxation (each time the
+    arrays are bound), ``"per_step"`` at every relaxation step."""
+
+    stuck_zero_prob: float = param(0.0, ge=0, le=1)
+    """Probability p_0 that a device is stuck at 0 and ignores writes, drawn once (in [0, 1]).
+
+    aihwkit's corrupt devices with ``corrupt_devices_range = 0``.
+    """
+
+    stuck_bound_prob: float = param(0.0, ge=0, le=1)
+    """Probability p_b that a device is stuck at w_min or w_max (½ each), drawn once (in [0, 1]).
+
+    Needs a finite range; p_0 + p_b ≤ 1.
+    """
+
+    write_noise_std: float = param(0.0, ge=0)
+    """Write noise σ_w, absolute (weight units, ≥ 0).
+
+    Gaussian noise σ_w ξ added to every device a write changes; it accumulates
+    over writes like aihwkit's cycle-to-cycle noise (aihwkit's ``write_noise_std``
+    is redrawn per write on top of a hidden weight and is in units of ``dw_min``:
+    convert before citing it here).
+    """
+
+    update: Literal["ideal", "soft_bounds"] = param("ideal", units="")
+    """Update model.
+
+    ``"ideal"``: the proposed Δw, then clipping to [w_min, w_max];
+    ``"soft_bounds"``: steps shrink toward the bounds, Δw⁺ ∝ 1 - w/w_max and
+    Δw⁻ ∝ 1 - w/w_min (aihwkit ``SoftBoundsDevice``); needs finite w_min < 0 < w_max.
+    """
+
+    dw_min: float = param(0.0, ge=0)
+    """Pulse granularity Δw_min (weight units, ≥ 0): writes move w by whole pulses.
+
+    The requested change over Δw_min is rounded stochastically (unbiased); nominal
+    states (w_max - w_min)/Δw_min; 0 = continuous writes.
+    """
+
+    up_down: float = param(0.0, gt=-1, lt=1)
+    """Up/down step asymmetry a in (-1, 1) (aihwkit ``up_down``; 0 = symmetric).
+
+    Up steps are scaled by 1 + a, down steps by 1 - a (the form of aihwkit's
+    ``PulsedDevice.up_down`` docstring; aihwkit's C++ puts the whole bias on one
+    side instead: up ×(1 + min(a, 0)), down ×(1 − max(a, 0))).
+    """
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("1 is out of range; allowed: 0 (analog) or an integer >= 2")
+        return value
+
+    @field_validator("w_min", "w_max")
+    @classmethod
+    def _not_nan(cls, value: float) -> float:
+        if math.isnan(value):
+            raise ValueError("nan is not a weight bound; allowed: a number or inf/-inf")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DeviceModel:
+        lo, hi = self.w_min, self.w_max
+        rng = f"[{_fmt(lo)}, {_fmt(hi)}]"
+        finite = math.isfinite(lo) and math.isfinite(hi)
+        if not lo < hi:
+            raise FieldError(
+                "w_min", f"w_min = {_fmt(lo)} >= w_max = {_fmt(hi)}; allowed: w_min < w_max"
             )
-        if self.update not in ("ideal", "soft_bounds"):
-            raise ValueError(f"update={self.update!r}; allowed: 'ideal', 'soft_bounds'")
-        if self.update == "soft_bounds" and not (finite and self.w_min < 0 < self.w_max):
-            raise ValueError("soft bounds need finite bounds with w_min < 0 < w_max")
-        if not abs(self.up_down) < 1:
-            raise ValueError(f"up_down must satisfy |up_down| < 1, got {self.up_down}")
+        if self.levels and not finite:
+            raise FieldError(
+                "levels",
+                f"levels = {self.levels} needs a finite weight range, got {rng}; "
+                "allowed: levels = 0 (analog) or finite devices.w_min < devices.w_max",
+            )
+        if self.update == "soft_bounds" and not (finite and lo < 0 < hi):
+            raise FieldError(
+                "update",
+                f'update = "soft_bounds" needs a finite range around 0, got {rng}; '
+                "allowed: finite devices.w_min < 0 < devices.w_max",
+            )
+        if self.stuck_bound_prob > 0 and not finite:
+            raise FieldError(
+                "stuck_bound_prob",
+                f"devices stuck at a bound need a finite range, got {rng}; "
+                "allowed: stuck_bound_prob = 0 or finite devices.w_min < devices.w_max",
+            )
+        total = self.stuck_zero_prob + self.stuck_bound_prob
+        if total > 1:
+            raise FieldError(
+                "stuck_bound_prob",
+                f"stuck_zero_prob + stuck_bound_prob = {_fmt(total)} > 1; allowed: a sum in [0, 1]",
+            )
+        return self
 
     # -- which effects are active -------------------------------------------------------
     @property
@@ -255,8 +219,14 @@ class DeviceModel:
         )
 
     @property
-    def is_ideal(self) -> bool:
-        return self.read_is_identity and self.write_is_identity
+    def noisy_reads(self) -> bool:
+        """True when reads add noise (σ_read > 0)."""
+        return self.read_noise_std > 0
+
+    @property
+    def per_step_read(self) -> bool:
+        """True when read noise is on and redrawn at every relaxation step."""
+        return self.read_noise_mode == "per_step" and self.read_noise_std > 0
 
     @property
     def _shapes_steps(self) -> bool:
