@@ -1,4 +1,4 @@
-"""equivariance: PyTorch equivariant layers used as neurosim workloads (DESIGN.md §6)."""
+"""equivariance: PyTorch equivariant layers used as neurosim workloads (docs/design.md §6)."""
 
 from . import lie as lie, so3 as so3, soft as soft
 from .backbones import GNNBackbone as GNNBackbone, MLPBackbone as MLPBackbone

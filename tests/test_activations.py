@@ -1,4 +1,4 @@
-"""Holomorphic activations ρ and their closed-form derivatives ρ' (DESIGN.md §2).
+"""Holomorphic activations ρ and their closed-form derivatives ρ' (docs/design.md §2).
 
 References are independent of the code under test: complex-step and central
 finite differences, autograd on real inputs, and the formulas written out.
@@ -75,7 +75,7 @@ def test_get_activation_unknown_name_lists_allowed():
 
 
 def _reference(name: str, z: torch.Tensor) -> torch.Tensor:
-    """ρ written out from DESIGN.md / the literature, in terms of exp only."""
+    """ρ written out from docs/design.md / the literature, in terms of exp only."""
     if name == "sigmoid":
         return 1 / (1 + torch.exp(-z))
     if name == "tanh":

@@ -2,7 +2,7 @@
 
 References: dense Jacobians of ``map`` built by ``torch.autograd.functional.jacobian``
 (float64), torch.nn.functional written out, and the angle formula
-θ_fb = sin α θ_0 + cos α θ by hand (DESIGN.md §2, §4).
+θ_fb = sin α θ_0 + cos α θ by hand (docs/design.md §2, §4).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Layered networks, the drive Φ, relaxation dynamics and state Jacobians (DESIGN.md §2-3).
+"""Layered networks, the drive Φ, relaxation dynamics and state Jacobians (docs/design.md §2-3).
 
 The references are written out by hand from the parameters: for dense layers
 Φ_l = W_l s_{l-1} + B_l s_{l+1} + b_l with B_l = (sin α W0_{l+1} + cos α W_{l+1})ᵀ;
@@ -345,7 +345,7 @@ def test_complex_beta_with_zero_imaginary_part_matches_real():
 
 
 def test_complex_conjugate_probes_give_conjugate_states():
-    """Real systems satisfy s(β̄) = conj s(β) (DESIGN.md §3)."""
+    """Real systems satisfy s(β̄) = conj s(β) (docs/design.md §3)."""
     net, x, free, g = _free_and_nudge()
     b = 0.2 * complex(math.cos(1.0), math.sin(1.0))
     res = relax(

@@ -1,4 +1,4 @@
-"""δ_EP estimators against the exact derivative and a dense linear solve (DESIGN.md §3)."""
+"""δ_EP estimators against the exact derivative and a dense linear solve (docs/design.md §3)."""
 
 from __future__ import annotations
 

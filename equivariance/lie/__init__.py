@@ -1,5 +1,5 @@
 """Affine Lie groups: GL⁺(n,ℝ), SL(n,ℝ) via g = k·exp(s), Haar sampling, lifting and group
-convolutions with SIREN kernels (Mironenco & Forré, ICLR 2024; DESIGN.md §6)."""
+convolutions with SIREN kernels (Mironenco & Forré, ICLR 2024; docs/design.md §6)."""
 
 from ._conv import (
     SIREN as SIREN,

@@ -1,4 +1,4 @@
-"""SO(3)/O(3) tools: real spherical harmonics, Wigner-D, Gaunt tensor products (DESIGN.md §6)."""
+"""SO(3)/O(3) tools: real spherical harmonics, Wigner-D, Gaunt tensor products (docs/design.md §6)."""
 
 from ._gaunt import (
     gaunt_coefficients as gaunt_coefficients,

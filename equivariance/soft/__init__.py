@@ -1,4 +1,4 @@
-"""Soft equivariance: per-symmetry-type regularizers with auto-tuned strengths (DESIGN.md §6).
+"""Soft equivariance: per-symmetry-type regularizers with auto-tuned strengths (docs/design.md §6).
 
 Weight-space form (:func:`equivariant_projector`, :func:`weight_penalty`): the
 EMLP projector onto equivariant linear maps, from Lie-algebra and discrete

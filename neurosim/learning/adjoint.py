@@ -1,7 +1,7 @@
 r"""BP references: the adjoint error vector δ_BP and the parameter gradient Φ_θᵀ δ.
 
 At the free fixed point u* = Φ(θ, x, s*), s* = ρ(u*), implicit differentiation
-gives, for a cotangent c = ∂ℓ/∂s* (DESIGN.md §3),
+gives, for a cotangent c = ∂ℓ/∂s* (docs/design.md §3),
 
 .. math::
 

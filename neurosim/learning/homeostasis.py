@@ -1,7 +1,7 @@
 r"""Jacobian homeostasis (Laborieux & Zenke, ICLR 2024): a penalty on the asymmetry of J.
 
 Generalized EP computes δ_EP = (I − DΦ_s)^{-1} D g, which equals the BP error
-δ_BP only when Φ_s is symmetric (DESIGN.md §3). Homeostasis makes the
+δ_BP only when Φ_s is symmetric (docs/design.md §3). Homeostasis makes the
 *functional* Jacobian at the free fixed point s* symmetric, rather than the
 weights: with
 

@@ -2,7 +2,7 @@ r"""State Jacobians of the drive Φ and the Jacobian-symmetry score.
 
 ``state_jacobian`` builds the dense per-sample Jacobian Φ_s = ∂Φ/∂s (a
 reference for small networks, cost O(B N²) memory). ``jacobian_symmetry``
-measures how far J = Φ_s − I is from symmetric (DESIGN.md §3):
+measures how far J = Φ_s − I is from symmetric (docs/design.md §3):
 
 .. math::
 

@@ -4,7 +4,7 @@ Every activation here is an entire (or meromorphic, away from its poles)
 function of a complex argument, so the same formula serves real states and the
 complex states that holomorphic EP relaxes. The derivative is written out in
 closed form, not taken by autograd: for complex inputs ``torch.autograd``
-returns conj(ρ'(z)), whereas the substrate needs ρ'(z) itself (DESIGN.md §3,
+returns conj(ρ'(z)), whereas the substrate needs ρ'(z) itself (docs/design.md §3,
 D = diag ρ'(u*)).
 """
 

@@ -9,7 +9,7 @@ where θ are the forward parameters and θ_fb the feedback parameters
 
     θ_fb(α) = sin α · θ_0 + cos α · θ ,            α in degrees,
 
-with θ_0 an independently initialised copy (DESIGN.md §4). For a dense layer
+with θ_0 an independently initialised copy (docs/design.md §4). For a dense layer
 f_θ(s) = W s, so the feedback is B = (sin α B_0 + cos α W)ᵀ: α = 0 gives the
 symmetric network B_l = W_{l+1}ᵀ (Φ_s symmetric, EP exact), α = 90 an
 independent feedback path. The feedback is the *plain* transpose Jᵀ (not the

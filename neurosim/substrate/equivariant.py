@@ -1,4 +1,4 @@
-r"""Equivariant layers as substrate connections (issue 9; DESIGN.md §2, §6).
+r"""Equivariant layers as substrate connections (issue 9; docs/design.md §2, §6).
 
 How an equivariance layer becomes a layer of the relaxation network
 --------------------------------------------------------------------

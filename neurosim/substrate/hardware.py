@@ -2,7 +2,7 @@ r"""The hardware interface: where device and neuron non-idealities enter the sub
 
 A :class:`LayeredNetwork` carries one :class:`AbstractHardware`. The ideal
 substrate (:class:`IdealHardware`, the default) leaves every hook an identity,
-so the math of DESIGN.md §2–3 is untouched. A non-ideal substrate changes
+so the math of docs/design.md §2–3 is untouched. A non-ideal substrate changes
 
 * what a *read* of the synaptic arrays returns — :meth:`read_params`, called
   when the maps are bound for a relaxation (static device effects, read noise
@@ -16,7 +16,7 @@ so the math of DESIGN.md §2–3 is untouched. A non-ideal substrate changes
   devices accept (write noise, soft bounds, clipping, stuck devices).
 
 Because the BP references bind the same network, they see the same device
-realisation as the EP estimators (DESIGN.md §4).
+realisation as the EP estimators (docs/design.md §4).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 r"""Layered relaxation networks: the drive Φ and the vector field F.
 
 State :math:`u = (u_1, …, u_L)` with activated states :math:`s_l = ρ(u_l)`; the
-input :math:`s_0 = x` is clamped. The drive of layer l is (DESIGN.md §2)
+input :math:`s_0 = x` is clamped. The drive of layer l is (docs/design.md §2)
 
 .. math::
 
@@ -70,7 +70,7 @@ class BoundNetwork:
 
 
 class LayeredNetwork(nn.Module):
-    """A layered relaxation network (DESIGN.md §2).
+    """A layered relaxation network (docs/design.md §2).
 
     Parameters
     ----------

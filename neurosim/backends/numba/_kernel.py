@@ -18,7 +18,7 @@ neighbouring layers, so with that order
 
 and one step is **two** GEMMs (``np.dot`` → BLAS) on contiguous row blocks,
 with no zero block computed for three state layers (deeper networks carry the
-zero blocks of M_EO/M_OE between layers two apart). Per step (DESIGN.md §2):
+zero blocks of M_EO/M_OE between layers two apart). Per step (docs/design.md §2):
 
     s = ρ(g ⊙ u + o)                   (vectorised; exp inlined, see _exp_neg)
     Φ = M s + h (+ β_m (A_b s_L + c_b) on the output layer)
