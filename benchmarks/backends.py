@@ -33,8 +33,7 @@ from collections.abc import Sequence
 
 import torch
 
-from neurosim.backends import AutoBackend, Brian2Backend, NumbaBackend
-from neurosim.backends._auto import step_work
+from neurosim.backends import AutoBackend, Brian2Backend, NumbaBackend, step_work
 from neurosim.substrate import LayeredNetwork, LeakyEuler, relax
 
 from ._common import (

@@ -46,8 +46,13 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from equivariance.so3 import gaunt_coefficients, gaunt_fourier2d, gaunt_grid, s2_quadrature
-from equivariance.so3._gaunt import _fft_size
+from equivariance.so3 import (
+    fft_size,
+    gaunt_coefficients,
+    gaunt_fourier2d,
+    gaunt_grid,
+    s2_quadrature,
+)
 
 from ._common import Report, Summary, format_table, run_main, setup
 
@@ -126,7 +131,7 @@ def _mem_estimate(method: str, L: int, B: int, C: int, mode: str) -> int:
     if method == "grid":
         return 4 * B * C * s2_quadrature(3 * L)[1].numel() * (6 if bwd else 3)
     if method == "fourier2d":
-        return 8 * B * C * _fft_size(4 * L + 1) ** 2 * (8 if bwd else 4)
+        return 8 * B * C * fft_size(4 * L + 1) ** 2 * (8 if bwd else 4)
     if method in ("einsum", "e3nn-gaunt"):
         return 4 * B * C * n * n * (3 if bwd else 1)
     if method == "e3nn-full":

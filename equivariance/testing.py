@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from .so3._harmonics import wigner_D_blocks
+from .so3 import wigner_D_blocks
 
 __all__ = [
     "FLOAT_TOLERANCE",

@@ -1,6 +1,7 @@
-"""SO(3)/O(3) tools: real spherical harmonics, Wigner-D, Gaunt tensor products (docs/design.md §6)."""
+"""SO(3)/O(3) tools: real spherical harmonics, Wigner-D, Gaunt products (docs/design.md §6)."""
 
 from ._gaunt import (
+    fft_size as fft_size,
     gaunt_coefficients as gaunt_coefficients,
     gaunt_fourier2d as gaunt_fourier2d,
     gaunt_grid as gaunt_grid,
@@ -25,6 +26,7 @@ from ._module import (
 )
 
 __all__ = [
+    "fft_size",
     "GAUNT_METHODS",
     "GauntSelfProduct",
     "GauntTensorProduct",

@@ -61,6 +61,7 @@ import torch
 from ._harmonics import _quadrature_np, s2_quadrature, spherical_harmonics
 
 __all__ = [
+    "fft_size",
     "gaunt_coefficients",
     "gaunt_reference",
     "gaunt_grid",
@@ -390,7 +391,7 @@ def _from_fourier(h: torch.Tensor, lmax_prod: int, lmax_out: int, dtype) -> torc
     return (hv.flatten(-2) @ Z.flatten(1).T).real
 
 
-def _fft_size(n: int) -> int:
+def fft_size(n: int) -> int:
     """Smallest 2^a 3^b 5^c >= n (prime FFT lengths such as 41 are several times slower)."""
     m = n
     while True:
@@ -417,7 +418,7 @@ def gaunt_fourier2d(x1: torch.Tensor, x2: torch.Tensor, lmax_out: int) -> torch.
     """
     l1, l2 = _degrees(x1, x2)
     lp = l1 + l2
-    n = _fft_size(2 * lp + 1)  # >= 2lp+1: the circular convolution does not wrap
+    n = fft_size(2 * lp + 1)  # >= 2lp+1: the circular convolution does not wrap
     a1 = torch.fft.fft2(_to_fourier(x1, l1), s=(n, n))
     a2 = torch.fft.fft2(_to_fourier(x2, l2), s=(n, n))
     h = torch.fft.ifft2(a1 * a2)  # index (u1+l1)+(u2+l2) = u + lp: already centred
@@ -433,7 +434,7 @@ def gaunt_power_fourier2d(x: torch.Tensor, nu: int, lmax_out: int) -> torch.Tens
         raise ValueError(f"nu must be >= 1, got {nu}")
     l = lmax_of(x.shape[-1])
     lp = nu * l
-    n = _fft_size(2 * lp + 1)
+    n = fft_size(2 * lp + 1)
     a = torch.fft.fft2(_to_fourier(x, l), s=(n, n))
     h = torch.fft.ifft2(a.pow(nu))[..., : 2 * lp + 1, : 2 * lp + 1]
     return _from_fourier(h, lp, lmax_out, x.dtype)

@@ -12,6 +12,7 @@ from ._auto import (
     AUTO_MAX_WORK as AUTO_MAX_WORK,
     AutoBackend as AutoBackend,
     Calibration as Calibration,
+    step_work as step_work,
 )
 from ._base import (
     AbstractBackend as AbstractBackend,
@@ -53,4 +54,5 @@ __all__ = [
     "UnsupportedError",
     "get_backend",
     "register_backend",
+    "step_work",
 ]

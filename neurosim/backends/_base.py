@@ -26,9 +26,15 @@ from typing import ClassVar
 
 from torch import Tensor
 
-from ..substrate import AbstractIntegrator, LayeredNetwork, RelaxResult, relax
-from ..substrate.dynamics import AbstractProgress, Nudge
-from ..substrate.network import BoundNetwork
+from ..substrate import (
+    AbstractIntegrator,
+    AbstractProgress,
+    BoundNetwork,
+    LayeredNetwork,
+    Nudge,
+    RelaxResult,
+    relax,
+)
 
 __all__ = ["AbstractBackend", "RelaxationNeeds", "TorchBackend", "UnsupportedError"]
 

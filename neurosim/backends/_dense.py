@@ -23,10 +23,16 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..substrate import DSiLU, LayeredNetwork, ShiftedSigmoid, Sigmoid, Tanh
-from ..substrate.connections import Dense
-from ..substrate.dynamics import Nudge
-from ..substrate.network import BoundNetwork
+from ..substrate import (
+    BoundNetwork,
+    Dense,
+    DSiLU,
+    LayeredNetwork,
+    Nudge,
+    ShiftedSigmoid,
+    Sigmoid,
+    Tanh,
+)
 from ._base import RelaxationNeeds, UnsupportedError
 
 __all__ = [

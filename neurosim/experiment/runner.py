@@ -51,10 +51,10 @@ from ..learning import (
     delta_alignment,
     get_rule,
     gradient_alignment,
+    homeostatic_loss,
     jacobian_symmetry,
     named_parameters,
 )
-from ..learning.homeostasis import homeostatic_loss
 from ..seeds import derive_seed, stream
 from ..substrate import AnalogHardware, LayeredNetwork
 from ..workloads import Dataset

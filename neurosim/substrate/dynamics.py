@@ -41,6 +41,7 @@ __all__ = [
     "NonFiniteStateError",
     "AbstractProgress",
     "NoProgress",
+    "Nudge",
     "relax",
     "vector_field",
     "state_norm",

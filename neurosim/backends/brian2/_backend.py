@@ -66,7 +66,7 @@ _RHO = {
 
 def real_estimators() -> list[str]:
     """Names of the registered estimators that relax real states only."""
-    from ...learning.estimators import ESTIMATORS
+    from ...learning import ESTIMATORS
 
     return sorted(
         name for name, cls in ESTIMATORS.items() if not (cls.complex_states and cls.nudged_relax)

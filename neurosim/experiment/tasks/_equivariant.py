@@ -27,8 +27,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from ...schema import FieldError
-from ...substrate import Dense, LayeredNetwork, ModuleConnection
-from ...substrate.equivariant import gaunt_network
+from ...substrate import Dense, LayeredNetwork, ModuleConnection, gaunt_network
 from ...workloads import MNIST5K_SIZE, Dataset
 from ...workloads.equivariant import (
     affine_lifted,

@@ -12,8 +12,7 @@ from torch import Tensor
 
 from ...registry import Registry
 from ...schema import Schema, param
-from ...substrate import AbstractIntegrator, LayeredNetwork, RelaxResult, relax
-from ...substrate.dynamics import Nudge
+from ...substrate import AbstractIntegrator, LayeredNetwork, Nudge, RelaxResult, relax
 
 __all__ = [
     "AbstractEstimator",

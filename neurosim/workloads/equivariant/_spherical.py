@@ -51,7 +51,7 @@ def spherical_molecules(
 
     x ``(N, channels, (lmax+1)²)`` scaled into [−1, 1], y ``(N, n_out, 1)`` in (0.2, 0.8).
     """
-    from ...substrate.equivariant import GauntInteraction
+    from ...substrate import GauntInteraction
 
     gen = torch.Generator().manual_seed(seed)
     n = n_train + n_test
