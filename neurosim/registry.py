@@ -17,10 +17,10 @@ once::
     DEVICE_MODELS.get("mine")       # -> MyDevice
     DEVICE_MODELS.get("yours")      # UnknownNameError: unknown device model 'yours'; allowed: …
 
-A registry is a read-only :class:`~collections.abc.Mapping` from names to what
-was registered, in sorted name order. Listeners (:meth:`Registry.subscribe`) are
-called after each registration; the config schema uses this to refresh its
-choices.
+A registry is a :class:`~collections.abc.Mapping` from names to what was
+registered, in sorted name order, changed only by :meth:`Registry.register` and
+:meth:`Registry.unregister`. Listeners (:meth:`Registry.subscribe`) are called
+after each change; the config schema uses this to refresh its choices.
 """
 
 from __future__ import annotations
@@ -112,6 +112,14 @@ class Registry(Mapping[str, T], Generic[T]):
             return obj
 
         return add if entry is None else add(entry)
+
+    def unregister(self, name: str) -> T:
+        """Remove the entry ``name`` and return it (listeners are told)."""
+        entry = self.get(name)
+        del self._entries[name]
+        for listener in list(self._listeners):
+            listener()
+        return entry
 
     def get(self, name: str, default: Any = ...) -> T:  # type: ignore[override]
         """The entry called ``name``; :class:`UnknownNameError` listing the names if none."""

@@ -63,9 +63,16 @@ def load_runner(path: str) -> Callable[..., xr.Dataset]:
     return obj
 
 
-def run_point(runner: str, config) -> xr.Dataset:
-    """Compute one point: import ``runner``, call it on ``config``, return the loaded Dataset."""
-    ds = load_runner(runner)(config)
+def run_point(runner: str, config_toml: str) -> xr.Dataset:
+    """Compute one point: import ``runner``, call it on the config, return the loaded Dataset.
+
+    The config travels as its resolved TOML (``Config.to_toml``) and is validated again
+    here, which imports its plugins first: a worker process can then unpickle and build
+    device models and tasks that a plugin registers.
+    """
+    from .config import config_from_toml
+
+    ds = load_runner(runner)(config_from_toml(config_toml))
     if not isinstance(ds, xr.Dataset):
         raise TypeError(f"runner {runner!r} returned {type(ds).__name__}, not an xarray.Dataset")
     return ds.load()
@@ -79,10 +86,10 @@ def _pin_threads() -> None:
         torch.set_num_threads(1)
 
 
-def run_point_pinned(runner: str, config) -> xr.Dataset:
+def run_point_pinned(runner: str, config_toml: str) -> xr.Dataset:
     """:func:`run_point` with torch pinned to one thread (for dask workers)."""
     _pin_threads()
-    return run_point(runner, config)
+    return run_point(runner, config_toml)
 
 
 class AbstractExecutor(abc.ABC):
@@ -109,7 +116,7 @@ class SerialExecutor(AbstractExecutor):
     def run(self, runner: str, points: Iterable[Point]) -> Iterator[Result]:
         for point in points:
             try:
-                result: xr.Dataset | BaseException = run_point(runner, point.config)
+                result: xr.Dataset | BaseException = run_point(runner, point.config.to_toml())
             except Exception as exc:
                 result = exc
             yield point, result
@@ -203,7 +210,7 @@ class ProcessExecutor(AbstractExecutor):
                     while source and len(inflight) < limit:
                         point = source.popleft()
                         try:
-                            inflight[pool.submit(run_point, runner, point.config)] = point
+                            inflight[pool.submit(run_point, runner, point.config.to_toml())] = point
                         except BrokenProcessPool:
                             source.appendleft(point)
                             broken = True
@@ -315,7 +322,7 @@ class DaskExecutor(AbstractExecutor):
             tag = uuid.uuid4().hex[:8]
             futures = {
                 client.submit(
-                    run_point_pinned, runner, p.config, key=f"neurosim-point-{p.id}-{tag}"
+                    run_point_pinned, runner, p.config.to_toml(), key=f"neurosim-point-{p.id}-{tag}"
                 ): p
                 for p in points
             }

@@ -33,6 +33,7 @@ out-of-range value, inconsistent settings) raises :class:`ConfigError`, whose
 
 from ._errors import ConfigError as ConfigError
 from ._loader import (
+    config_from_toml as config_from_toml,
     load_config as load_config,
     merge_data as merge_data,
     revalidate as revalidate,
@@ -74,6 +75,7 @@ __all__ = [
     "TrainingConfig",
     "WorkloadConfig",
     "base_path",
+    "config_from_toml",
     "config_reference",
     "load_config",
     "looks_like_path",

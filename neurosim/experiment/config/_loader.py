@@ -21,7 +21,14 @@ from ._plugins import load_plugins, resolve_plugin_paths
 from ._schema import Config
 from ._toml import base_path, looks_like_path, plain, read_toml, toml_type, toml_value
 
-__all__ = ["apply_updates", "load_config", "merge_data", "revalidate", "validate_data"]
+__all__ = [
+    "apply_updates",
+    "config_from_toml",
+    "load_config",
+    "merge_data",
+    "revalidate",
+    "validate_data",
+]
 
 
 def validate_data(data: Mapping[str, Any], file: str | None) -> Config:
@@ -47,6 +54,13 @@ def revalidate(config: Config) -> Config:
     """``config`` validated again (a config made with ``model_construct`` or by hand is
     checked like a loaded one); :class:`ConfigError` if it is not valid."""
     return validate_data(config.model_dump(), None)
+
+
+def config_from_toml(text: str) -> Config:
+    """The config a resolved TOML text (:meth:`Config.to_toml`) describes, validated."""
+    import tomllib
+
+    return validate_data(tomllib.loads(text), None)
 
 
 def merge_data(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
