@@ -12,7 +12,7 @@ from ..registry import Registry
 if TYPE_CHECKING:
     from .config import TrainingConfig
 
-__all__ = ["OPTIMIZERS", "register_optimizer"]
+__all__ = ["OPTIMIZERS", "get_optimizer", "register_optimizer"]
 
 OptimizerFactory = Callable[[Iterable[torch.Tensor], "TrainingConfig"], torch.optim.Optimizer]
 
@@ -23,6 +23,13 @@ OPTIMIZERS: Registry[OptimizerFactory] = Registry("optimizer")
 def register_optimizer(name: str, factory: OptimizerFactory) -> OptimizerFactory:
     """Add an optimizer factory under ``name``."""
     return OPTIMIZERS.register(factory, name=name)
+
+
+def get_optimizer(
+    name: str, params: Iterable[torch.Tensor], training: TrainingConfig
+) -> torch.optim.Optimizer:
+    """The optimizer called ``name`` over ``params``, set up from the ``[training]`` section."""
+    return OPTIMIZERS.get(name)(params, training)
 
 
 def _sgd(params, tr: TrainingConfig) -> torch.optim.Optimizer:

@@ -59,7 +59,7 @@ from ..seeds import derive_seed, stream
 from ..substrate import AnalogHardware, LayeredNetwork
 from ..workloads import Dataset
 from .config import Config, revalidate
-from .optimizers import OPTIMIZERS
+from .optimizers import get_optimizer
 from .provenance import provenance_attrs
 from .tasks import get_task
 
@@ -144,7 +144,7 @@ def build(config: Config) -> Experiment:
         rule=rule,
         reference=reference,
         free_phase=free_phase,
-        optimizer=OPTIMIZERS.get(tr.optimizer)(params, tr),
+        optimizer=get_optimizer(tr.optimizer, params, tr),
         data_generator=stream(seed, "batches"),
         nudge_generator=nudge_generator,
         homeostasis=config.homeostasis.build(),
