@@ -45,8 +45,8 @@ def plot_dataset(ds: xr.Dataset, out_dir: str | Path, *, prefix: str = "") -> li
     sweeps = sweep_dims(ds)
     written = []
     for name, da in ds.data_vars.items():
-        if "step" not in da.dims or np.isnan(da.values).all():
-            continue
+        if "step" not in da.dims or "timeline" in da.attrs or np.isnan(da.values).all():
+            continue  # the timeline ({phase}_start, …) is data, not a metric to plot
         layers = list(da.layer.values) if "layer" in da.dims else [None]
         fig, axes = plt.subplots(
             1,

@@ -56,7 +56,7 @@ from ..learning import (
     named_parameters,
 )
 from ..seeds import derive_seed, stream
-from ..substrate import AnalogHardware, LayeredNetwork
+from ..substrate import AnalogHardware, Clock, LayeredNetwork, PhaseRecord
 from ..workloads import Dataset
 from .config import Config, revalidate
 from .optimizers import get_optimizer
@@ -111,10 +111,17 @@ def build(config: Config) -> Experiment:
     network = task.network
     if config.feedback.mode == "independent":  # B becomes its own array, starting at angle α
         network.untie_feedback()
-    if not (config.devices.is_ideal and config.neurons.is_ideal):
+    if not (config.devices.is_ideal and config.neurons.is_ideal and config.noise.is_ideal):
         network.hardware = AnalogHardware.for_network(
-            network, config.devices, config.neurons, seed=seed
+            network,
+            config.devices,
+            config.neurons,
+            seed=seed,
+            noise=config.noise,
+            timing=config.timing,
         )
+    else:
+        network.hardware.clock = Clock(config.timing)
     integrator = dyn.build_integrator()
     backend = BACKENDS.get(config.substrate.backend).from_seed(derive_seed(seed, "backend"))
     free_phase = FreePhase(dyn.free_steps, integrator, dyn.tol, dyn.check_every, backend.relax)
@@ -154,7 +161,23 @@ def build(config: Config) -> Experiment:
 
 
 def _evaluate(exp: Experiment) -> dict[str, object]:
-    """Metrics of the current network (see the module docstring)."""
+    """Metrics of the current network (see the module docstring).
+
+    Measuring leaves the substrate as it was: its clock, noise processes and random
+    streams are restored afterwards, so training continues as if unobserved. The BP
+    reference runs on the substrate as the free phase left it (the same clock time,
+    noise state and streams), so it sees the noise realization the rule's free phase
+    saw last.
+    """
+    hw = exp.network.hardware
+    before = hw.state_dict()
+    try:
+        return _metrics(exp)
+    finally:
+        hw.load_state_dict(before)
+
+
+def _metrics(exp: Experiment) -> dict[str, object]:
     net, loss, data, cfg = exp.network, exp.loss, exp.data, exp.config
     with torch.no_grad():
         test = exp.free_phase.run(net, data.x_test)
@@ -168,7 +191,9 @@ def _evaluate(exp: Experiment) -> dict[str, object]:
     n = min(cfg.training.probe_batch, data.x_train.shape[0])
     xp, yp = data.x_train[:n], data.y_train[:n]
     free = exp.free_phase.run(net, xp)
+    after_free = net.hardware.state_dict()
     ours = exp.rule.compute(net, loss, xp, yp, free=None if isinstance(exp.rule, BPTT) else free)
+    net.hardware.load_state_dict(after_free)
     ref = exp.reference.compute(net, loss, xp, yp, free=free)
     da = delta_alignment(ours.delta, ref.delta)
     ga = gradient_alignment(ours.grads, ref.grads)
@@ -231,6 +256,8 @@ class _Progress:
     running: list[float] = field(default_factory=list)
     order: torch.Tensor | None = None
     pos: int = 0
+    timeline: list[PhaseRecord] = field(default_factory=list)
+    """The phases of the latest training step (start times on the substrate's clock)."""
 
 
 def _save_checkpoint(path: Path, exp: Experiment, prog: _Progress, scheduler) -> None:
@@ -307,6 +334,8 @@ def run(
 
     def record(prog: _Progress) -> None:
         m = _evaluate(exp)
+        m["time"] = hw.clock.now
+        m["timeline"] = list(prog.timeline)
         m["train_loss"] = float(np.mean(prog.running)) if prog.running else math.nan
         prog.running.clear()
         prog.records.append(m)
@@ -334,9 +363,12 @@ def run(
         opt.step()
         if scheduler is not None:
             scheduler.step()
-        if before is not None:
-            with torch.no_grad():
-                hw.write(params, before)
+        with hw.phase("write"):
+            if before is not None:
+                with torch.no_grad():
+                    hw.write(params, before)
+            hw.clock.wait(config.timing.write_time)
+        prog.timeline = hw.clock.reset()
         prog.running.append(float(result.loss))
         prog.step += 1
         if prog.step % eval_every == 0 or prog.step == total:
@@ -346,6 +378,46 @@ def run(
     return _dataset(config, prog)
 
 
+PHASES = ("free", "nudged", "write")
+"""The phases of a training step recorded in the results (docs/design.md §4.1)."""
+
+
+def _timeline_vars(records: list[dict]) -> dict[str, tuple]:
+    """``{phase}_start``, ``{phase}_duration``, ``{phase}_steps`` per record (NaN/0 if the
+    phase did not run), for the training step before each record.
+
+    Starts are relative to the start of that training step's first phase.
+    """
+    n = len(records)
+    out: dict[str, tuple] = {}
+    for phase in PHASES:
+        start, duration = np.full(n, np.nan), np.full(n, np.nan)
+        steps = np.zeros(n, dtype=np.int64)
+        for i, r in enumerate(records):
+            phases = r["timeline"]
+            t0 = phases[0].start if phases else 0.0
+            for p in phases:
+                if p.name == phase:
+                    start[i], duration[i], steps[i] = p.start - t0, p.duration, p.steps
+        attrs = {"timeline": phase}
+        out[f"{phase}_start"] = (
+            ("step",),
+            start,
+            {**attrs, "units": "s", "long_name": f"start of the {phase} phase in its step"},
+        )
+        out[f"{phase}_duration"] = (
+            ("step",),
+            duration,
+            {**attrs, "units": "s", "long_name": f"duration of the {phase} phase"},
+        )
+        out[f"{phase}_steps"] = (
+            ("step",),
+            steps,
+            {**attrs, "units": "1", "long_name": f"relaxation steps of the {phase} phase"},
+        )
+    return out
+
+
 def _dataset(config: Config, prog: _Progress) -> xr.Dataset:
     n_layers = len(config.network.sizes) - 1
     data_vars = {}
@@ -353,6 +425,16 @@ def _dataset(config: Config, prog: _Progress) -> xr.Dataset:
         values = np.asarray([r[key] for r in prog.records], dtype=np.float64)
         dims = ("step", "layer") if values.ndim == 2 else ("step",)
         data_vars[key] = (dims, values, {"units": units, "long_name": long_name})
+    data_vars["time"] = (
+        ("step",),
+        np.asarray([r["time"] for r in prog.records], dtype=np.float64),
+        {
+            "units": "s",
+            "long_name": "substrate time at the record (its clock)",
+            "timeline": "clock",
+        },
+    )
+    data_vars.update(_timeline_vars(prog.records))
     ds = xr.Dataset(
         data_vars,
         coords={"step": np.asarray(prog.steps), "layer": np.arange(1, n_layers + 1)},

@@ -61,7 +61,7 @@ class FreePhase:
     relax: Callable[..., RelaxResult] = relax
 
     def run(self, network: LayeredNetwork, x: Tensor) -> RelaxResult:
-        with torch.no_grad():
+        with torch.no_grad(), network.hardware.phase("free"):
             return self.relax(
                 network,
                 x,
@@ -191,7 +191,7 @@ class GeneralizedEP(AbstractLearningRule):
 
     def compute(self, network, loss, x, y, *, free=None):
         free = self.free_phase.run(network, x) if free is None else free
-        with torch.no_grad():
+        with torch.no_grad(), network.hardware.phase("nudged"):
             est = self.estimator.estimate(
                 network, x, free, lambda s: loss.nudge(s, y), self.nudged_phase
             )

@@ -65,6 +65,18 @@ from .neurons import (
     get_neuron_model as get_neuron_model,
     register_neuron_model as register_neuron_model,
 )
+from .noise import (
+    NOISE_PROCESSES as NOISE_PROCESSES,
+    AbstractNoiseProcess as AbstractNoiseProcess,
+    FlickerNoise as FlickerNoise,
+    NoiseState as NoiseState,
+    TelegraphNoise as TelegraphNoise,
+    WhiteNoise as WhiteNoise,
+    amplitude_scale as amplitude_scale,
+    register_noise_process as register_noise_process,
+)
+from .read_noise import ReadNoise as ReadNoise
+from .timeline import Clock as Clock, PhaseRecord as PhaseRecord, Timing as Timing
 
 __all__ = [
     "GauntInteraction",
@@ -118,4 +130,16 @@ __all__ = [
     "NeuronModel",
     "get_neuron_model",
     "register_neuron_model",
+    "NOISE_PROCESSES",
+    "AbstractNoiseProcess",
+    "FlickerNoise",
+    "NoiseState",
+    "TelegraphNoise",
+    "WhiteNoise",
+    "amplitude_scale",
+    "register_noise_process",
+    "ReadNoise",
+    "Clock",
+    "PhaseRecord",
+    "Timing",
 ]

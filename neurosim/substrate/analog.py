@@ -21,6 +21,11 @@ parameter name                        array (layer, role, name in the read)
 ``connections.{l}.module_b0.{p}``     (l, ``"feedback"``, ``p``)
 ====================================  =====================================
 
+Time. Read noise configured as processes (:class:`~neurosim.substrate.read_noise.ReadNoise`)
+is a state per device and process, evaluated at the clock's time at every read; the
+arrays are then re-read at every relaxation step. Each (array, process) has its own
+generator seeded by a hash of (seed, "noise", kind, layer, role, name).
+
 Randomness. Each array's realization (d2d gains, faults) comes from a CPU
 generator seeded by a hash of (seed, layer, role, name), so it does not depend
 on the order in which arrays are first read or written; each layer's neuron
@@ -41,6 +46,9 @@ from .devices import AbstractDeviceModel, DeviceState
 from .hardware import AbstractHardware
 from .network import LayeredNetwork
 from .neurons import AbstractNeuronModel
+from .noise import NoiseState, amplitude_scale
+from .read_noise import ReadNoise
+from .timeline import Clock, Timing
 
 __all__ = ["AnalogHardware", "derive_seed", "array_key"]
 
@@ -84,6 +92,10 @@ class AnalogHardware(AbstractHardware):
         Where the per-unit neuron gains and offsets live; they must match the
         network's real dtype (a float64 gain would promote float32 states).
         :meth:`for_network` fills these in.
+    noise
+        Read noise as processes in time (None or ideal: none).
+    timing
+        The clock's step length and phase layout (:class:`Timing`; defaults if None).
 
     Notes
     -----
@@ -102,6 +114,8 @@ class AnalogHardware(AbstractHardware):
         layer_shapes: Sequence[tuple[int, ...]] | None = None,
         dtype: torch.dtype = torch.float64,
         device: torch.device | str | None = None,
+        noise: ReadNoise | None = None,
+        timing: Timing | None = None,
     ):
         if neurons.mismatched and layer_shapes is None:
             raise ValueError(
@@ -116,7 +130,11 @@ class AnalogHardware(AbstractHardware):
         self.layer_shapes = None if layer_shapes is None else [tuple(s) for s in layer_shapes]
         self.dtype = dtype
         self.device = None if device is None else torch.device(device)
-        self.per_step_read = devices.per_step_read
+        self.noise = None if noise is None or noise.is_ideal else noise
+        self._processes = () if self.noise is None else self.noise.processes()
+        self.clock = Clock(timing)
+        self.per_step_read = devices.per_step_read or bool(self._processes)
+        self._noise: dict[tuple, tuple[NoiseState, torch.Generator]] = {}
         self._states: dict[tuple[int, str, str], DeviceState] = {}
         self._cast: dict[tuple, DeviceState] = {}
         self._units: dict[tuple[str, int], Tensor | None] = {}
@@ -129,6 +147,8 @@ class AnalogHardware(AbstractHardware):
         devices: AbstractDeviceModel,
         neurons: AbstractNeuronModel,
         seed: int,
+        noise: ReadNoise | None = None,
+        timing: Timing | None = None,
     ) -> AnalogHardware:
         """Hardware sized for ``network`` (its layer shapes, dtype and device); not attached."""
         return cls(
@@ -138,12 +158,14 @@ class AnalogHardware(AbstractHardware):
             layer_shapes=network.shapes,
             dtype=network.dtype,
             device=next(network.parameters()).device,
+            noise=noise,
+            timing=timing,
         )
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(devices={self.devices!r}, neurons={self.neurons!r}, "
-            f"seed={self.seed})"
+            f"noise={self.noise!r}, seed={self.seed})"
         )
 
     @property
@@ -160,15 +182,31 @@ class AnalogHardware(AbstractHardware):
         return gen
 
     def state_dict(self) -> dict:
-        """States of the read/write/thermal noise streams, keyed ``"stream@device"``."""
-        return {f"{s}@{d}": g.get_state() for (s, d), g in self._generators.items()}
+        """States of the random streams (``"stream@device"``), of the noise processes
+        (``"noise"``: per array and process, the state and its generator) and the clock."""
+        out: dict = {f"{s}@{d}": g.get_state() for (s, d), g in self._generators.items()}
+        out["noise"] = {
+            key: (state.state_dict(), gen.get_state(), str(gen.device))
+            for key, (state, gen) in self._noise.items()
+        }
+        out["clock"] = self.clock.state_dict()
+        return out
 
     def load_state_dict(self, state: Mapping) -> None:
-        """Restore the noise streams saved by :meth:`state_dict`."""
+        """Restore the streams, noise processes and clock saved by :meth:`state_dict`."""
         self._generators.clear()
+        self._noise.clear()
         for key, value in state.items():
-            stream, device = key.split("@")
-            self._generator(stream, torch.device(device)).set_state(value)
+            if key == "noise":
+                for nkey, (nstate, gstate, device) in value.items():
+                    gen = torch.Generator(device=device)
+                    gen.set_state(gstate)
+                    self._noise[tuple(nkey)] = (NoiseState.from_state_dict(nstate), gen)
+            elif key == "clock":
+                self.clock.load_state_dict(value)
+            else:
+                stream, device = key.split("@")
+                self._generator(stream, torch.device(device)).set_state(value)
 
     def device_state(self, layer: int, role: str, name: str, like: Tensor) -> DeviceState:
         """The realization of array (``layer``, ``role``, ``name``), cast like ``like``.
@@ -198,15 +236,50 @@ class AnalogHardware(AbstractHardware):
         """Each array tensor (name ending in ``weight``) as one read (:meth:`DeviceModel.read`)."""
         out = dict(params)
         dev = self.devices
-        if dev.read_is_identity:
+        if dev.read_is_identity and not self._processes:
             return out
         for name, w in params.items():
             if not _is_array(name):
                 continue
-            state = self.device_state(layer, role, name, w) if dev.has_static else None
-            gen = self._generator("read", w.device) if dev.noisy_reads else None
-            out[name] = dev.read(w, state, gen)
+            if not dev.read_is_identity:
+                state = self.device_state(layer, role, name, w) if dev.has_static else None
+                gen = self._generator("read", w.device) if dev.noisy_reads else None
+                out[name] = dev.read(w, state, gen)
+            if self._processes:
+                out[name] = out[name] + self.process_noise((layer, role, name), out[name])
         return out
+
+    def process_noise(self, key: tuple[int, str, str], w: Tensor) -> Tensor:
+        r"""The read noise of array ``key`` at the clock's time, for the read ``w``.
+
+        a(w)·Σ_p x_p(t) with a = 1 (absolute) or |w|·m(|w|/g_max) (relative;
+        :mod:`neurosim.substrate.read_noise`). Detached: gradients pass straight through.
+        """
+        now = self.clock.now
+        total = None
+        for proc in self._processes:
+            pkey = (*key, proc.kind)
+            entry = self._noise.get(pkey)
+            if entry is None:
+                gen = torch.Generator(device=w.device).manual_seed(
+                    derive_seed(self.seed, "noise", proc.kind, *key)
+                )
+                state = proc.init(w.shape, gen, t=now, dtype=w.dtype, device=w.device)
+                entry = self._noise[pkey] = (state, gen)
+            state, gen = entry
+            if tuple(state.shape) != tuple(w.shape):
+                raise ValueError(f"array {key} was read with shape {state.shape}, now {w.shape}")
+            value = proc.at(state, now, gen)
+            total = value if total is None else total + value
+        with torch.no_grad():
+            noise = self.noise
+            if noise.scale == "relative" or noise.law != "constant":
+                mag = w.detach().abs()
+                amp = amplitude_scale(mag / noise.g_max, noise.law)
+                if noise.scale == "relative":
+                    amp = mag if amp is None else mag * amp
+                total = total * amp
+        return total
 
     def write(self, params: Mapping[str, Tensor], before: Mapping[str, Tensor]) -> None:
         """Apply :meth:`DeviceModel.write` in place to every array parameter in ``params``.

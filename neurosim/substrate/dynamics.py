@@ -370,6 +370,8 @@ def relax(
         return [v + n for v, n in zip(u, noise, strict=True)]
 
     for t in range(steps):
+        if t:  # step t reads the arrays at t0 + t·η·τ_s on the substrate's clock
+            hw.elapse(eta)
         phi, s = drive(u)
         if eta == 1.0 and (t + 1) % check_every:  # u ← Φ + βg without forming F
             u = add_noise(phi)
@@ -386,6 +388,8 @@ def relax(
             if rmax <= tol:
                 return finish(u, s, t, res)
         u = add_noise(integrator.step(u, f))
+    if steps:
+        hw.elapse(eta)
     phi, s = drive(u)
     res = state_norm([p - v for p, v in zip(phi, u, strict=True)], n_lead, packed)
     if not torch.isfinite(res).all():

@@ -13,7 +13,11 @@ so the math of docs/design.md §2–3 is untouched. A non-ideal substrate change
 * the periphery — the input DAC (:meth:`dac`) and the ADC through which the
   learning rule reads states (:meth:`adc`);
 * writes — :meth:`write` turns the update an optimizer proposed into what the
-  devices accept (write noise, soft bounds, clipping, stuck devices).
+  devices accept (write noise, soft bounds, clipping, stuck devices);
+* time — every substrate has a :class:`~neurosim.substrate.timeline.Clock`: the
+  relaxation advances it by one step's duration per step (:meth:`elapse`), the
+  learning rules name the phases they run (:meth:`phase`), and reads of processes
+  that depend on time (noise, drift) are evaluated at :attr:`Clock.now`.
 
 Because the BP references bind the same network, they see the same device
 realisation as the EP estimators (docs/design.md §4).
@@ -23,8 +27,11 @@ from __future__ import annotations
 
 from abc import ABC
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 
 from torch import Tensor
+
+from .timeline import Clock, PhaseRecord
 
 __all__ = ["AbstractHardware", "IdealHardware"]
 
@@ -39,6 +46,26 @@ class AbstractHardware(ABC):  # noqa: B024 - every hook has an ideal default
 
     per_step_read: bool = False
     """True when synaptic read noise is redrawn at every relaxation step (not per bind)."""
+
+    @property
+    def clock(self) -> Clock:
+        """The substrate's clock (created on first use; ``[timing]`` defaults)."""
+        clock = self.__dict__.get("_clock")
+        if clock is None:
+            clock = self.__dict__["_clock"] = Clock()
+        return clock
+
+    @clock.setter
+    def clock(self, clock: Clock) -> None:
+        self.__dict__["_clock"] = clock
+
+    def phase(self, name: str) -> AbstractContextManager[PhaseRecord]:
+        """``with hw.phase("free"):`` — record a phase of the timeline (:meth:`Clock.phase`)."""
+        return self.clock.phase(name)
+
+    def elapse(self, rate: float, steps: int = 1) -> None:
+        """Advance the clock by ``steps`` relaxation steps of rate η = dt/τ."""
+        self.clock.step(rate, steps)
 
     def read_params(self, layer: int, role: str, params: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Effective parameters of connection ``layer`` (0-based) for one read.
@@ -72,13 +99,14 @@ class AbstractHardware(ABC):  # noqa: B024 - every hook has an ideal default
         return None
 
     def state_dict(self) -> dict:
-        """Random-stream states (for bit-identical checkpoint/resume); fixed realisations
-        are derived from the seed and need no saving."""
-        return {}
+        """The clock and the random-stream states (for bit-identical checkpoint/resume);
+        fixed realisations are derived from the seed and need no saving."""
+        return {"clock": self.clock.state_dict()}
 
     def load_state_dict(self, state: Mapping) -> None:
         """Restore what :meth:`state_dict` returned."""
-        return None
+        if "clock" in state:
+            self.clock.load_state_dict(state["clock"])
 
     @property
     def is_ideal(self) -> bool:

@@ -131,7 +131,10 @@ class Brian2Backend(AbstractBackend):
         return None
 
     def relax(self, network, x, **kwargs) -> RelaxResult:
-        return self.simulate(network, x, **kwargs)[0]
+        result = self.simulate(network, x, **kwargs)[0]
+        integrator = kwargs.get("integrator") or FixedPoint()
+        network.hardware.elapse(integrator.rate, result.steps)  # the substrate's clock
+        return result
 
     def simulate(
         self,

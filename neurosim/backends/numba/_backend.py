@@ -190,6 +190,7 @@ class NumbaBackend(AbstractBackend):
         residual = torch.from_numpy(res).reshape(lead)
         if progress is not None:
             progress.update(t_stop, float(residual.max()) if residual.numel() else 0.0)
+        hw.elapse(eta, int(t_stop))  # the substrate's clock, as the torch relaxation moves it
         return RelaxResult(split(u), split(s), int(t_stop), residual, residual <= tol, tol)
 
 

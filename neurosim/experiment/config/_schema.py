@@ -66,6 +66,8 @@ from ...substrate import (
     DeviceModel,
     LeakyEuler,
     NeuronModel,
+    ReadNoise,
+    Timing,
     get_integrator,
 )
 from ..optimizers import OPTIMIZERS
@@ -412,6 +414,13 @@ class Config(Schema):
     homeostasis: HomeostasisConfig = HomeostasisConfig()
     """[homeostasis] Jacobian homeostasis and its strength."""
 
+    noise: ReadNoise = ReadNoise()
+    """[noise] read noise of the synaptic devices as processes in time (white, 1/f,
+    telegraph; ``neurosim.substrate.ReadNoise``, docs/design.md §4.1)."""
+
+    timing: Timing = Timing()
+    """[timing] physical time of the phases of a training step (``neurosim.substrate.Timing``)."""
+
     SECTIONS: ClassVar[tuple[str, ...]] = (
         "network",
         "feedback",
@@ -423,6 +432,8 @@ class Config(Schema):
         "workload",
         "training",
         "homeostasis",
+        "noise",
+        "timing",
     )
 
     KINDS: ClassVar[dict[str, Registry]] = {"devices": DEVICE_MODELS, "neurons": NEURON_MODELS}
@@ -477,7 +488,7 @@ class Config(Schema):
             nudged=rule.uses_nudge and estimator.nudged_relax,
             complex_states=estimator.complex_states,
             affine_nudge=get_loss(self.workload.loss).affine_nudge,
-            per_step_reads=self.devices.per_step_read,
+            per_step_reads=self.devices.per_step_read or not self.noise.is_ideal,
             task=self.workload.task,
             estimator=self.nudge.estimator,
             loss=self.workload.loss,

@@ -143,35 +143,45 @@ class AbstractProbeEstimator(AbstractEstimator):
         adc = network.hardware.adc  # the learning rule reads states through the ADC
         s0 = adc(free.s)
         # Real probes of a complex set (±r for even N) keep real states: relax them as a
-        # real batch, so they cost one real GEMM row-block each instead of two.
+        # real batch, so they cost one real GEMM row-block each instead of two. On the
+        # substrate's clock the probes run side by side ("parallel": every group starts
+        # at the phase's start; reads that depend on time keep all probes in one
+        # relaxation, so they share each step's time stamp) or one after the other.
+        hw = network.hardware
+        clock = hw.clock
+        sequential = clock.timing.nudged == "sequential"
         groups = [torch.arange(beta.shape[0], device=x.device)]
-        if beta.is_complex():
+        if sequential:
+            groups = [torch.tensor([k], device=x.device) for k in range(beta.shape[0])]
+        elif beta.is_complex() and not hw.per_step_read:
             real = beta.imag == 0
             groups = [torch.nonzero(m).flatten() for m in (real, ~real) if bool(m.any())]
         delta = [0.0] * len(free.s)
         residual = torch.empty(beta.shape[0], *free.residual.shape, device=x.device)
         converged = torch.empty(residual.shape, dtype=torch.bool, device=x.device)
         steps = 0
-        for idx in groups:  # at most two groups (real, complex): not a loop over probes
-            b = beta[idx]
-            b = b.real if b.is_complex() and bool((b.imag == 0).all()) else b
-            r = phase.relax(
-                network,
-                x,
-                steps=phase.steps,
-                u0=free.u,
-                beta=b,
-                nudge=nudge,
-                integrator=phase.integrator,
-                tol=phase.tol,
-                check_every=phase.check_every,
-            )
-            c = coef.to(x.device)[idx].to(torch.promote_types(r.s[0].dtype, coef.dtype))
-            for l, (s_k, s_0) in enumerate(zip(adc(r.s), s0, strict=True)):
-                d = torch.tensordot(c, (s_k - s_0).to(c.dtype), dims=([0], [0]))
-                delta[l] = delta[l] + (d.real if d.is_complex() else d)
-            residual[idx], converged[idx] = r.residual.to(residual.dtype), r.converged
-            steps = max(steps, r.steps)
+        with clock.side_by_side(parallel=not sequential) as branch:
+            for idx in groups:  # parallel: at most two groups (real, complex)
+                branch()
+                b = beta[idx]
+                b = b.real if b.is_complex() and bool((b.imag == 0).all()) else b
+                r = phase.relax(
+                    network,
+                    x,
+                    steps=phase.steps,
+                    u0=free.u,
+                    beta=b,
+                    nudge=nudge,
+                    integrator=phase.integrator,
+                    tol=phase.tol,
+                    check_every=phase.check_every,
+                )
+                c = coef.to(x.device)[idx].to(torch.promote_types(r.s[0].dtype, coef.dtype))
+                for l, (s_k, s_0) in enumerate(zip(adc(r.s), s0, strict=True)):
+                    d = torch.tensordot(c, (s_k - s_0).to(c.dtype), dims=([0], [0]))
+                    delta[l] = delta[l] + (d.real if d.is_complex() else d)
+                residual[idx], converged[idx] = r.residual.to(residual.dtype), r.converged
+                steps = max(steps, r.steps)
         return Estimate(delta, steps, residual, converged, int(beta.shape[0]))
 
 

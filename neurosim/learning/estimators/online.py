@@ -57,7 +57,13 @@ class OnlineHolomorphic(AbstractEstimator, CircleNudge):
         t0 = self.warmup * self.period
         total = t0 + self.periods * self.period
         eta = phase.integrator.rate
+        hw = network.hardware
         for t in range(total):
+            if t:  # one relaxation step of the substrate's clock per update
+                hw.elapse(eta)
+            if hw.per_step_read:  # the arrays are read anew at every step
+                bound = network.bind()
+                h = bound.static_drive(x)
             w = torch.tensor(2 * math.pi * t / self.period, dtype=torch.float64)
             beta = phase.perturb(self.r * torch.polar(torch.ones_like(w), w)).to(ctype)
             f, _ = vector_field(network, bound, h, u, beta, nudge)
