@@ -355,3 +355,26 @@ def test_other_engines_move_the_clock_as_the_torch_relaxation_does(engine):
     r = backend.relax(net, x, steps=12, tol=-1.0)
     assert r.steps == ref.steps == 12
     assert net.hardware.clock.now - t0 == pytest.approx(12 * net.hardware.clock.timing.tau)
+
+
+def test_the_readout_adc_integrates_the_state_over_its_window():
+    gen = torch.Generator().manual_seed(4)
+    net = LayeredNetwork.dense([5, 8, 3], activation="shifted_sigmoid", generator=gen)
+    x = torch.rand(3, 5, dtype=torch.float64)
+    tau = Timing().tau
+    net.hardware.clock = Clock(Timing(readout_window=4 * tau))
+    r = relax(net, x, steps=10, tol=-1.0)
+    # the plain reference: the states of the last 4 of the 11 drives (u_7 … u_10)
+    plain = LayeredNetwork.dense([5, 8, 3], activation="shifted_sigmoid", generator=gen)
+    plain.load_state_dict(net.state_dict())
+    states = [relax(plain, x, steps=k, tol=-1.0).s for k in range(7, 11)]
+    for layer in range(2):
+        want = sum(s[layer] for s in states) / 4
+        torch.testing.assert_close(r.window[layer], want, rtol=1e-13, atol=1e-15)
+    assert r.readout is r.window
+    assert relax(plain, x, steps=10, tol=-1.0).window is None  # no window: the final state
+    # complex (packed) probes are integrated the same way
+    beta = torch.tensor([0.1j, -0.1j], dtype=torch.complex128)
+    y = torch.rand(3, 3, dtype=torch.float64)
+    rc = relax(net, x, steps=6, beta=beta, nudge=lambda s: MSELoss().nudge(s, y), tol=-1.0)
+    assert rc.window[-1].is_complex() and rc.window[-1].shape == rc.s[-1].shape

@@ -196,7 +196,7 @@ class GeneralizedEP(AbstractLearningRule):
                 network, x, free, lambda s: loss.nudge(s, y), self.nudged_phase
             )
         # the local update reads the free states through the ADC, as the estimator does
-        read = replace(free, s=network.hardware.adc(free.s))
+        read = replace(free, s=network.hardware.adc(free.readout))
         value, grads = _gradients_from_delta(network, loss, x, y, read, est.delta)
         return GradientResult(value, est.delta, grads, free, est)
 

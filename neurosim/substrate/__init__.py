@@ -25,6 +25,7 @@ from .connections import (
     real_linear as real_linear,
     sincos_deg as sincos_deg,
 )
+from .converters import ConverterModel as ConverterModel, ConverterState as ConverterState
 from .devices import (
     DEVICE_MODELS as DEVICE_MODELS,
     AbstractDeviceModel as AbstractDeviceModel,
@@ -142,4 +143,6 @@ __all__ = [
     "Clock",
     "PhaseRecord",
     "Timing",
+    "ConverterModel",
+    "ConverterState",
 ]

@@ -36,6 +36,7 @@ per torch device), so switching one effect on leaves the others' draws unchanged
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -329,10 +330,27 @@ class AnalogHardware(AbstractHardware):
         return self.neurons.thermal_noise(like, eta, self._generator("thermal", like[0].device))
 
     # -- periphery --------------------------------------------------------------------
+    def _converters(self, which: str, layer: int, n: int):
+        """The per-unit converter draws of ``which`` at ``layer`` (seeded; None if uniform)."""
+        key = (which, layer)
+        if key not in self._units:
+            gen = torch.Generator().manual_seed(derive_seed(self.seed, "converter", which, layer))
+            self._units[key] = self.neurons.realize_converters(which, n, gen)
+        return self._units[key]
+
     def dac(self, x: Tensor) -> Tensor:
-        return self.neurons.dac(x)
+        """The input through one DAC per input unit (the last axis)."""
+        return self.neurons.dac(x, self._converters("dac", 0, x.shape[-1]))
 
     def adc(self, s: Sequence[Tensor]) -> list[Tensor]:
+        """Each layer's states through one ADC per unit (units flattened per sample)."""
         if self.neurons.adc_is_identity:
             return list(s)
-        return [self.neurons.adc(t) for t in s]
+        out = []
+        for layer, t in enumerate(s):
+            shape = self.layer_shapes[layer] if self.layer_shapes else tuple(t.shape[-1:])
+            lead = t.shape[: t.dim() - len(shape)]
+            flat = t.reshape(*lead, math.prod(shape))
+            state = self._converters("adc", layer, flat.shape[-1])
+            out.append(self.neurons.adc(flat, state).reshape(t.shape))
+        return out

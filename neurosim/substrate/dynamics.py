@@ -18,6 +18,7 @@ probe axis, ``(K, B, *shape)``, and all probes relax in one batched call.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -162,6 +163,9 @@ class RelaxResult:
     converged : Tensor
         ``(*lead,)`` bool — ``residual <= tol``.
     tol : float
+    window : list of Tensor or None
+        The activated states averaged over the ADC's integration window, the last W
+        steps of the relaxation (``[timing] readout_window``); None without a window.
     """
 
     u: list[Tensor]
@@ -170,6 +174,12 @@ class RelaxResult:
     residual: Tensor
     converged: Tensor
     tol: float
+    window: list[Tensor] | None = None
+
+    @property
+    def readout(self) -> list[Tensor]:
+        """What the readout ADC integrates: the window average, else the final states."""
+        return self.s if self.window is None else self.window
 
     @property
     def all_converged(self) -> bool:
@@ -183,6 +193,7 @@ class RelaxResult:
             self.residual,
             self.converged,
             self.tol,
+            None if self.window is None else [t.detach() for t in self.window],
         )
 
 
@@ -352,11 +363,19 @@ def relax(
                 phi[-1] = phi[-1] + beta * nudge(s[-1])
         return phi, s
 
+    n_window = hw.readout_steps(integrator.rate)
+    recent: deque[list[Tensor]] = deque(maxlen=max(n_window, 1))
+
     def finish(u: list[Tensor], s: list[Tensor], n_steps: int, res: Tensor) -> RelaxResult:
+        window = None
+        if n_window:  # the ADC integrates ρ(u) over the last W steps (fewer if stopped early)
+            window = [sum(layer) / len(recent) for layer in zip(*recent, strict=True)]
         if packed:
             u = [torch.complex(v[0], v[1]) for v in u]
             s = [torch.complex(v[0], v[1]) for v in s]
-        return RelaxResult(u, s, n_steps, res, res <= tol, tol)
+            if window is not None:
+                window = [torch.complex(v[0], v[1]) for v in window]
+        return RelaxResult(u, s, n_steps, res, res <= tol, tol, window)
 
     eta = integrator.rate
 
@@ -373,6 +392,8 @@ def relax(
         if t:  # step t reads the arrays at t0 + t·η·τ_s on the substrate's clock
             hw.elapse(eta)
         phi, s = drive(u)
+        if n_window:
+            recent.append(s)
         if eta == 1.0 and (t + 1) % check_every:  # u ← Φ + βg without forming F
             u = add_noise(phi)
             continue
@@ -391,6 +412,8 @@ def relax(
     if steps:
         hw.elapse(eta)
     phi, s = drive(u)
+    if n_window:
+        recent.append(s)
     res = state_norm([p - v for p, v in zip(phi, u, strict=True)], n_lead, packed)
     if not torch.isfinite(res).all():
         raise NonFiniteStateError(f"relaxation diverged: non-finite state after {steps} steps")

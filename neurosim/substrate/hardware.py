@@ -63,6 +63,10 @@ class AbstractHardware(ABC):  # noqa: B024 - every hook has an ideal default
         """``with hw.phase("free"):`` — record a phase of the timeline (:meth:`Clock.phase`)."""
         return self.clock.phase(name)
 
+    def readout_steps(self, rate: float) -> int:
+        """Steps the readout ADC integrates over (0: it reads the final state)."""
+        return self.clock.timing.window_steps(rate)
+
     def elapse(self, rate: float, steps: int = 1) -> None:
         """Advance the clock by ``steps`` relaxation steps of rate η = dt/τ."""
         self.clock.step(rate, steps)

@@ -53,7 +53,9 @@ class Timing(Schema):
 
     nudged: Literal["parallel", "sequential"] = param("parallel", units="")
     """How the nudged relaxations of one step are laid out in time: ``"parallel"``, all
-    probes at once (the hardware has copies); ``"sequential"``, one after the other."""
+    probes at once, at the same time stamps on the same devices (an idealization: copies
+    of the hardware would carry noise of their own; here time-dependent noise is common
+    to the probes); ``"sequential"``, one after the other on one set of devices."""
 
     settle: float = param(0.0, ge=0, units="s")
     """Idle time before each relaxation phase, in seconds (≥ 0): switching the nudge,

@@ -141,7 +141,7 @@ class AbstractProbeEstimator(AbstractEstimator):
         beta, coef = self.probes()
         beta = phase.perturb(beta).to(x.device)
         adc = network.hardware.adc  # the learning rule reads states through the ADC
-        s0 = adc(free.s)
+        s0 = adc(free.readout)
         # Real probes of a complex set (±r for even N) keep real states: relax them as a
         # real batch, so they cost one real GEMM row-block each instead of two. On the
         # substrate's clock the probes run side by side ("parallel": every group starts
@@ -177,7 +177,7 @@ class AbstractProbeEstimator(AbstractEstimator):
                     check_every=phase.check_every,
                 )
                 c = coef.to(x.device)[idx].to(torch.promote_types(r.s[0].dtype, coef.dtype))
-                for l, (s_k, s_0) in enumerate(zip(adc(r.s), s0, strict=True)):
+                for l, (s_k, s_0) in enumerate(zip(adc(r.readout), s0, strict=True)):
                     d = torch.tensordot(c, (s_k - s_0).to(c.dtype), dims=([0], [0]))
                     delta[l] = delta[l] + (d.real if d.is_complex() else d)
                 residual[idx], converged[idx] = r.residual.to(residual.dtype), r.converged

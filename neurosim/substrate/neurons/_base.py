@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -66,13 +67,17 @@ class AbstractNeuronModel(Schema):
         """One relaxation step's state noise per layer, shaped like ``like``; None when off."""
         return None
 
-    @abstractmethod
-    def dac(self, x: Tensor) -> Tensor:
-        """The input as the DAC drives it."""
+    def realize_converters(self, which: str, n: int, generator: torch.Generator) -> Any:
+        """Per-instance draws of ``n`` ``"dac"``/``"adc"`` converters (one per unit), or None."""
+        return None
 
     @abstractmethod
-    def adc(self, s: Tensor) -> Tensor:
-        """A state as the ADC reads it."""
+    def dac(self, x: Tensor, state: Any = None) -> Tensor:
+        """The input as the DAC drives it (``state``: :meth:`realize_converters` for it)."""
+
+    @abstractmethod
+    def adc(self, s: Tensor, state: Any = None) -> Tensor:
+        """A state as the ADC reads it (``state``: :meth:`realize_converters` for it)."""
 
 
 NEURON_MODELS: Registry[type[AbstractNeuronModel]] = Registry("neuron model", key="kind")

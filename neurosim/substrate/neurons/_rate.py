@@ -28,19 +28,28 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any, Literal
 
 import torch
-from pydantic import field_validator
+from pydantic import ValidationError, field_validator, model_validator
 from torch import Tensor
 
-from ...schema import param
-from ..devices import quantize_uniform, straight_through
+from ...schema import FieldError, borrow, param
+from ..converters import ConverterModel, ConverterState
 from ._base import AbstractNeuronModel, register_neuron_model
 
 __all__ = ["NeuronModel"]
 
 _RANGE = "[lo, hi], two finite numbers with lo < hi"
+_CONVERTER_KEYS = ("offset", "offset_std", "gain_error", "gain_std", "inl_lsb", "inl_harmonics")
+
+
+def _conv(name: str, which: str):
+    """A converter key of :class:`ConverterModel`, defined there, under a dac_/adc_ name."""
+    field = borrow(ConverterModel, name)
+    field.description = f"{which} {field.description or ''}"
+    return field
 
 
 @register_neuron_model
@@ -93,6 +102,20 @@ class NeuronModel(AbstractNeuronModel):
     default: holomorphic probes give states with imaginary parts of either sign.
     """
 
+    dac_offset: float = _conv("offset", "DAC:")
+    dac_offset_std: float = _conv("offset_std", "DAC:")
+    dac_gain_error: float = _conv("gain_error", "DAC:")
+    dac_gain_std: float = _conv("gain_std", "DAC:")
+    dac_inl_lsb: float = _conv("inl_lsb", "DAC:")
+    dac_inl_harmonics: int = _conv("inl_harmonics", "DAC:")
+
+    adc_offset: float = _conv("offset", "ADC:")
+    adc_offset_std: float = _conv("offset_std", "ADC:")
+    adc_gain_error: float = _conv("gain_error", "ADC:")
+    adc_gain_std: float = _conv("gain_std", "ADC:")
+    adc_inl_lsb: float = _conv("inl_lsb", "ADC:")
+    adc_inl_harmonics: int = _conv("inl_harmonics", "ADC:")
+
     @field_validator("dac_range", "adc_range", mode="before")
     @classmethod
     def _lists_to_tuples(cls, value: Any) -> Any:
@@ -106,6 +129,35 @@ class NeuronModel(AbstractNeuronModel):
             raise ValueError(f"[{lo}, {hi}] is not increasing; allowed: {_RANGE}")
         return value
 
+    @model_validator(mode="after")
+    def _converters_valid(self) -> NeuronModel:
+        """Each converter checks its own rules (INL needs levels); blame the key here."""
+        for which in ("dac", "adc"):
+            try:
+                self._converter(which)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                cause = err.get("ctx", {}).get("error")
+                name = cause.field if isinstance(cause, FieldError) else str(err["loc"][-1])
+                raise FieldError(f"{which}_{name}", str(cause or err["msg"])) from None
+        return self
+
+    def _converter(self, which: str) -> ConverterModel:
+        keys = {k: getattr(self, f"{which}_{k}") for k in _CONVERTER_KEYS}
+        return ConverterModel(
+            bits=getattr(self, f"{which}_bits"), range=getattr(self, f"{which}_range"), **keys
+        )
+
+    @cached_property
+    def dac_converter(self) -> ConverterModel:
+        """The input DAC as a :class:`~neurosim.substrate.converters.ConverterModel`."""
+        return self._converter("dac")
+
+    @cached_property
+    def adc_converter(self) -> ConverterModel:
+        """The readout ADC as a :class:`~neurosim.substrate.converters.ConverterModel`."""
+        return self._converter("adc")
+
     @property
     def mismatched(self) -> bool:
         """True when units have a gain or offset mismatch (per-layer shapes are needed)."""
@@ -113,7 +165,12 @@ class NeuronModel(AbstractNeuronModel):
 
     @property
     def is_ideal(self) -> bool:
-        return not (self.mismatched or self.noise_std > 0 or self.dac_bits or self.adc_bits)
+        return not (
+            self.mismatched
+            or self.noise_std > 0
+            or not self.dac_converter.is_ideal
+            or not self.adc_converter.is_ideal
+        )
 
     @property
     def thermal_std(self) -> float:
@@ -121,7 +178,15 @@ class NeuronModel(AbstractNeuronModel):
 
     @property
     def adc_is_identity(self) -> bool:
-        return not self.adc_bits
+        return self.adc_converter.is_ideal
+
+    def realize_converters(
+        self, which: str, n: int, generator: torch.Generator
+    ) -> ConverterState | None:
+        """Per-instance offsets, gains and INL curves of n ``"dac"``/``"adc"`` converters
+        (one per unit), or None when the converters do not differ."""
+        conv = self.dac_converter if which == "dac" else self.adc_converter
+        return conv.realize(n, generator) if conv.needs_realization else None
 
     # -- fixed per-unit randomness ------------------------------------------------------
     def realize_gain(self, shape: Sequence[int], generator: torch.Generator) -> Tensor | None:
@@ -156,27 +221,10 @@ class NeuronModel(AbstractNeuronModel):
         ]
 
     # -- converters ---------------------------------------------------------------------
-    def dac(self, x: Tensor) -> Tensor:
-        """The input as a ``dac_bits`` DAC over ``dac_range`` drives it (``x`` itself if ideal)."""
-        if not self.dac_bits:
-            return x
-        return _quantize(x, self.dac_range, 2**self.dac_bits)
+    def dac(self, x: Tensor, state: ConverterState | None = None) -> Tensor:
+        """The input as the DAC drives it (``x`` itself if ideal); ``state``: per-unit draws."""
+        return self.dac_converter.transfer(x, state)
 
-    def adc(self, s: Tensor) -> Tensor:
-        """A state as the ``adc_bits`` ADC reads it, Re and Im separately (``s`` if ideal)."""
-        if not self.adc_bits:
-            return s
-        return _quantize(s, self.adc_range, 2**self.adc_bits)
-
-
-def _quantize(x: Tensor, rng: tuple[float, float], n_levels: int) -> Tensor:
-    lo, hi = rng
-    with torch.no_grad():
-        if x.is_complex():
-            q = torch.complex(
-                quantize_uniform(x.real, lo, hi, n_levels),
-                quantize_uniform(x.imag, lo, hi, n_levels),
-            )
-        else:
-            q = quantize_uniform(x.detach(), lo, hi, n_levels)
-    return straight_through(x, q)
+    def adc(self, s: Tensor, state: ConverterState | None = None) -> Tensor:
+        """A state as the ADC reads it, Re and Im separately (``s`` if ideal)."""
+        return self.adc_converter.transfer(s, state)
