@@ -58,6 +58,13 @@ from .equivariant import (
     irreps_width as irreps_width,
 )
 from .hardware import AbstractHardware as AbstractHardware, IdealHardware as IdealHardware
+from .ir_drop import (
+    IRDropModel as IRDropModel,
+    first_order as first_order,
+    ir_drop_scale as ir_drop_scale,
+    nodal_solve as nodal_solve,
+    node_voltages as node_voltages,
+)
 from .network import BoundNetwork as BoundNetwork, LayeredNetwork as LayeredNetwork
 from .neurons import (
     NEURON_MODELS as NEURON_MODELS,
@@ -145,4 +152,9 @@ __all__ = [
     "Timing",
     "ConverterModel",
     "ConverterState",
+    "IRDropModel",
+    "first_order",
+    "ir_drop_scale",
+    "nodal_solve",
+    "node_voltages",
 ]
