@@ -24,6 +24,9 @@ frames
 lie
     Affine-group CNNs (GL+(2), SO(2)) vs a plain CNN of the same size: forward and
     forward+backward cost.
+noise
+    A hEP step with per-device 1/f read noise (M OU components, read every step) vs
+    the ideal step, and the noise state's memory.
 backends
     Numba and brian2 relaxations vs torch eager over network size x batch, and
     whether the automatic backend choice ever picks the slower engine.
@@ -41,4 +44,5 @@ BENCHMARKS = (
     "frames",
     "lie",
     "backends",
+    "noise",
 )
