@@ -49,18 +49,33 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import torch
-from pydantic import field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, model_validator
 from torch import Tensor
 
 from ..schema import FieldError, Schema, param
 from .devices import straight_through
 
-__all__ = ["ConverterModel", "ConverterState", "measured_inl"]
+__all__ = ["RANGE_ALLOWED", "ConverterModel", "ConverterState", "Range", "measured_inl"]
 
-_RANGE = "[lo, hi], two finite numbers with lo < hi"
+RANGE_ALLOWED = "[lo, hi], two finite numbers with lo < hi"
+
+
+def _as_tuple(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _increasing(value: tuple[float, float]) -> tuple[float, float]:
+    if not value[0] < value[1]:
+        lo, hi = repr(value[0]), repr(value[1])
+        raise ValueError(f"[{lo}, {hi}] is not increasing; allowed: {RANGE_ALLOWED}")
+    return value
+
+
+Range = Annotated[tuple[float, float], BeforeValidator(_as_tuple), AfterValidator(_increasing)]
+"""A converter's full-scale range [lo, hi]: a TOML list of two finite numbers, lo < hi."""
 _MAX_HARMONICS = 32
 _COARSE_SAMPLES = 1025  # codes sampled first when the INL maximum is searched
 _ZOOM_SAMPLES = 129  # codes sampled per zoomed interval
@@ -113,7 +128,7 @@ class ConverterModel(Schema):
     """Resolution b in bits (0 … 32): K = 2^b levels over ``range``; 0 = no quantization
     (and no saturation)."""
 
-    range: tuple[float, float] = param((-1.0, 1.0), units="input", allowed=_RANGE)
+    range: Range = param((-1.0, 1.0), units="input", allowed=RANGE_ALLOWED)
     """[lo, hi] full-scale range in input units, lo < hi (used when bits > 0): y is clipped
     to it and its ends are the levels of codes 0 and K − 1."""
 
@@ -137,19 +152,6 @@ class ConverterModel(Schema):
     inl_harmonics: int = param(3, ge=1, le=_MAX_HARMONICS)
     """Number H of sine harmonics of each INL curve (1 … 32): INL_i(c) = Σ_h a_ih sin(π h c),
     a_ih ∝ ξ_ih / h (1 gives the same bow, of random sign, for all instances)."""
-
-    @field_validator("range", mode="before")
-    @classmethod
-    def _list_to_tuple(cls, value: Any) -> Any:
-        return tuple(value) if isinstance(value, list) else value
-
-    @field_validator("range")
-    @classmethod
-    def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
-        if not value[0] < value[1]:
-            lo, hi = repr(value[0]), repr(value[1])
-            raise ValueError(f"[{lo}, {hi}] is not increasing; allowed: {_RANGE}")
-        return value
 
     @model_validator(mode="after")
     def _inl_needs_levels(self) -> ConverterModel:

@@ -29,19 +29,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from functools import cached_property
-from typing import Any, Literal
+from typing import Literal
 
 import torch
-from pydantic import ValidationError, field_validator, model_validator
+from pydantic import ValidationError, model_validator
 from torch import Tensor
 
 from ...schema import FieldError, borrow, param
-from ..converters import ConverterModel, ConverterState
+from ..converters import RANGE_ALLOWED, ConverterModel, ConverterState, Range
 from ._base import AbstractNeuronModel, register_neuron_model
 
 __all__ = ["NeuronModel"]
 
-_RANGE = "[lo, hi], two finite numbers with lo < hi"
 _CONVERTER_KEYS = ("offset", "offset_std", "gain_error", "gain_std", "inl_lsb", "inl_harmonics")
 
 
@@ -86,7 +85,7 @@ class NeuronModel(AbstractNeuronModel):
     """Input DAC resolution b in bits (0 … 32): inputs clipped to dac_range, rounded to
     2^b levels; 0 = ideal (no quantization)."""
 
-    dac_range: tuple[float, float] = param((0.0, 1.0), units="input", allowed=_RANGE)
+    dac_range: Range = param((0.0, 1.0), units="input", allowed=RANGE_ALLOWED)
     """[lo, hi] input range of the DAC, in input units, lo < hi (used when dac_bits > 0)."""
 
     adc_bits: int = param(0, ge=0, le=32, units="bit")
@@ -95,7 +94,7 @@ class NeuronModel(AbstractNeuronModel):
     States are clipped to adc_range and rounded to 2^b levels; 0 = ideal.
     """
 
-    adc_range: tuple[float, float] = param((-1.0, 1.0), units="state", allowed=_RANGE)
+    adc_range: Range = param((-1.0, 1.0), units="state", allowed=RANGE_ALLOWED)
     """[lo, hi] state range of the ADC, in state units, lo < hi (used when adc_bits > 0).
 
     Real and imaginary parts are converted separately, so the range is symmetric by
@@ -115,19 +114,6 @@ class NeuronModel(AbstractNeuronModel):
     adc_gain_std: float = _conv("gain_std", "ADC:")
     adc_inl_lsb: float = _conv("inl_lsb", "ADC:")
     adc_inl_harmonics: int = _conv("inl_harmonics", "ADC:")
-
-    @field_validator("dac_range", "adc_range", mode="before")
-    @classmethod
-    def _lists_to_tuples(cls, value: Any) -> Any:
-        return tuple(value) if isinstance(value, list) else value
-
-    @field_validator("dac_range", "adc_range")
-    @classmethod
-    def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
-        if not value[0] < value[1]:
-            lo, hi = repr(value[0]), repr(value[1])
-            raise ValueError(f"[{lo}, {hi}] is not increasing; allowed: {_RANGE}")
-        return value
 
     @model_validator(mode="after")
     def _converters_valid(self) -> NeuronModel:
