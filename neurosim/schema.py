@@ -27,10 +27,18 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.fields import FieldInfo
 
-__all__ = ["SCHEMA_CONFIG", "FieldError", "Schema", "borrow", "field_units", "param"]
+__all__ = [
+    "SCHEMA_CONFIG",
+    "FieldError",
+    "Schema",
+    "borrow",
+    "build_prefixed",
+    "field_units",
+    "param",
+]
 
 SCHEMA_CONFIG = ConfigDict(
     frozen=True,
@@ -90,11 +98,32 @@ def field_units(info: FieldInfo) -> str | None:
     return extra.get("units") if isinstance(extra, dict) else None
 
 
-def borrow(model: type[BaseModel], name: str) -> Any:
+def borrow(model: type[BaseModel], name: str, *, note: str | None = None) -> Any:
     """Field ``name`` of ``model`` (default, bounds, units, docstring) for another model.
 
     A config section that passes a key on to a runtime object declares the key with
     the object's own definition, ``dt: float = borrow(LeakyEuler, "dt")``, so it is
-    defined once.
+    defined once. ``note`` is put in front of the docstring (``"ADC:"``) when the key
+    appears under a prefixed name.
     """
-    return copy.deepcopy(model.model_fields[name])
+    field = copy.deepcopy(model.model_fields[name])
+    if note is not None:
+        field.description = f"{note} {field.description or ''}"
+    return field
+
+
+def build_prefixed(model: type[BaseModel], owner: BaseModel, prefix: str) -> Any:
+    """``model`` built from the keys ``prefix + field`` of ``owner`` (those it has).
+
+    The counterpart of :func:`borrow` under a prefix (``adc_offset`` → ``offset``): a
+    rule ``model`` breaks is raised as a :class:`FieldError` blaming ``owner``'s key, so
+    a validator of ``owner`` can call this to check the nested object.
+    """
+    keys = {f: getattr(owner, prefix + f) for f in model.model_fields if hasattr(owner, prefix + f)}
+    try:
+        return model(**keys)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        cause = err.get("ctx", {}).get("error")
+        name = cause.field if isinstance(cause, FieldError) else str(err["loc"][-1])
+        raise FieldError(prefix + name, str(cause or err["msg"])) from None

@@ -24,18 +24,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import ValidationError, field_validator, model_validator
+from pydantic import field_validator, model_validator
 
-from ..schema import FieldError, Schema, borrow, param
+from ..schema import Schema, borrow, build_prefixed, param
 from .noise import AbstractNoiseProcess, FlickerNoise, TelegraphNoise, WhiteNoise
 
 __all__ = ["ReadNoise"]
 
-
-def _from(model: type[Schema], name: str, doc: str):
-    field = borrow(model, name)
-    field.description = doc + " " + (field.description or "")
-    return field
+_PROCESSES = ((WhiteNoise, "white_"), (FlickerNoise, "flicker_"), (TelegraphNoise, "telegraph_"))
+"""Each process and the prefix of its keys here."""
 
 
 class ReadNoise(Schema):
@@ -57,23 +54,23 @@ class ReadNoise(Schema):
     g_max: float = param(1.0, gt=0, units="weight")
     """The weight |w| of a device at G_max (> 0), for ĝ = |w|/g_max."""
 
-    white_std: float = _from(WhiteNoise, "std", "White noise:")
-    white_bandwidth: float = _from(WhiteNoise, "bandwidth", "White noise:")
+    white_std: float = borrow(WhiteNoise, "std", note="White noise:")
+    white_bandwidth: float = borrow(WhiteNoise, "bandwidth", note="White noise:")
 
-    flicker_level: Literal["density", "std"] = _from(FlickerNoise, "level", "1/f noise:")
-    flicker_density: float = _from(FlickerNoise, "density", "1/f noise:")
-    flicker_std: float = _from(FlickerNoise, "std", "1/f noise:")
-    flicker_reference_window: tuple[float, float] = _from(
-        FlickerNoise, "reference_window", "1/f noise:"
+    flicker_level: Literal["density", "std"] = borrow(FlickerNoise, "level", note="1/f noise:")
+    flicker_density: float = borrow(FlickerNoise, "density", note="1/f noise:")
+    flicker_std: float = borrow(FlickerNoise, "std", note="1/f noise:")
+    flicker_reference_window: tuple[float, float] = borrow(
+        FlickerNoise, "reference_window", note="1/f noise:"
     )
-    flicker_gamma: float = _from(FlickerNoise, "gamma", "1/f noise:")
-    flicker_f_lo: float = _from(FlickerNoise, "f_lo", "1/f noise:")
-    flicker_f_hi: float = _from(FlickerNoise, "f_hi", "1/f noise:")
-    flicker_components: int = _from(FlickerNoise, "components", "1/f noise:")
+    flicker_gamma: float = borrow(FlickerNoise, "gamma", note="1/f noise:")
+    flicker_f_lo: float = borrow(FlickerNoise, "f_lo", note="1/f noise:")
+    flicker_f_hi: float = borrow(FlickerNoise, "f_hi", note="1/f noise:")
+    flicker_components: int = borrow(FlickerNoise, "components", note="1/f noise:")
 
-    telegraph_amplitude: float = _from(TelegraphNoise, "amplitude", "Telegraph noise:")
-    telegraph_tau_up: float = _from(TelegraphNoise, "tau_up", "Telegraph noise:")
-    telegraph_tau_down: float = _from(TelegraphNoise, "tau_down", "Telegraph noise:")
+    telegraph_amplitude: float = borrow(TelegraphNoise, "amplitude", note="Telegraph noise:")
+    telegraph_tau_up: float = borrow(TelegraphNoise, "tau_up", note="Telegraph noise:")
+    telegraph_tau_down: float = borrow(TelegraphNoise, "tau_down", note="Telegraph noise:")
 
     @field_validator("flicker_reference_window", mode="before")
     @classmethod
@@ -83,36 +80,11 @@ class ReadNoise(Schema):
     @model_validator(mode="after")
     def _processes_valid(self) -> ReadNoise:
         """The processes check their own cross-field rules; blame the key here."""
-        try:
-            self._models()
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            cause = err.get("ctx", {}).get("error")
-            prefix = {"white": "white_", "flicker": "flicker_", "telegraph": "telegraph_"}
-            kind = exc.title.replace("Noise", "").lower()
-            name = cause.field if isinstance(cause, FieldError) else str(err["loc"][-1])
-            raise FieldError(prefix.get(kind, "") + name, str(cause or err["msg"])) from None
+        self._models()
         return self
 
     def _models(self) -> tuple[WhiteNoise, FlickerNoise, TelegraphNoise]:
-        return (
-            WhiteNoise(std=self.white_std, bandwidth=self.white_bandwidth),
-            FlickerNoise(
-                level=self.flicker_level,
-                density=self.flicker_density,
-                std=self.flicker_std,
-                reference_window=self.flicker_reference_window,
-                gamma=self.flicker_gamma,
-                f_lo=self.flicker_f_lo,
-                f_hi=self.flicker_f_hi,
-                components=self.flicker_components,
-            ),
-            TelegraphNoise(
-                amplitude=self.telegraph_amplitude,
-                tau_up=self.telegraph_tau_up,
-                tau_down=self.telegraph_tau_down,
-            ),
-        )
+        return tuple(build_prefixed(m, self, p) for m, p in _PROCESSES)  # type: ignore[return-value]
 
     def processes(self) -> tuple[AbstractNoiseProcess, ...]:
         """The active processes (those with a nonzero amplitude), built from the keys."""

@@ -32,23 +32,14 @@ from functools import cached_property
 from typing import Literal
 
 import torch
-from pydantic import ValidationError, model_validator
+from pydantic import model_validator
 from torch import Tensor
 
-from ...schema import FieldError, borrow, param
+from ...schema import borrow, build_prefixed, param
 from ..converters import RANGE_ALLOWED, ConverterModel, ConverterState, Range
 from ._base import AbstractNeuronModel, register_neuron_model
 
 __all__ = ["NeuronModel"]
-
-_CONVERTER_KEYS = ("offset", "offset_std", "gain_error", "gain_std", "inl_lsb", "inl_harmonics")
-
-
-def _conv(name: str, which: str):
-    """A converter key of :class:`ConverterModel`, defined there, under a dac_/adc_ name."""
-    field = borrow(ConverterModel, name)
-    field.description = f"{which} {field.description or ''}"
-    return field
 
 
 @register_neuron_model
@@ -101,38 +92,29 @@ class NeuronModel(AbstractNeuronModel):
     default: holomorphic probes give states with imaginary parts of either sign.
     """
 
-    dac_offset: float = _conv("offset", "DAC:")
-    dac_offset_std: float = _conv("offset_std", "DAC:")
-    dac_gain_error: float = _conv("gain_error", "DAC:")
-    dac_gain_std: float = _conv("gain_std", "DAC:")
-    dac_inl_lsb: float = _conv("inl_lsb", "DAC:")
-    dac_inl_harmonics: int = _conv("inl_harmonics", "DAC:")
+    dac_offset: float = borrow(ConverterModel, "offset", note="DAC:")
+    dac_offset_std: float = borrow(ConverterModel, "offset_std", note="DAC:")
+    dac_gain_error: float = borrow(ConverterModel, "gain_error", note="DAC:")
+    dac_gain_std: float = borrow(ConverterModel, "gain_std", note="DAC:")
+    dac_inl_lsb: float = borrow(ConverterModel, "inl_lsb", note="DAC:")
+    dac_inl_harmonics: int = borrow(ConverterModel, "inl_harmonics", note="DAC:")
 
-    adc_offset: float = _conv("offset", "ADC:")
-    adc_offset_std: float = _conv("offset_std", "ADC:")
-    adc_gain_error: float = _conv("gain_error", "ADC:")
-    adc_gain_std: float = _conv("gain_std", "ADC:")
-    adc_inl_lsb: float = _conv("inl_lsb", "ADC:")
-    adc_inl_harmonics: int = _conv("inl_harmonics", "ADC:")
+    adc_offset: float = borrow(ConverterModel, "offset", note="ADC:")
+    adc_offset_std: float = borrow(ConverterModel, "offset_std", note="ADC:")
+    adc_gain_error: float = borrow(ConverterModel, "gain_error", note="ADC:")
+    adc_gain_std: float = borrow(ConverterModel, "gain_std", note="ADC:")
+    adc_inl_lsb: float = borrow(ConverterModel, "inl_lsb", note="ADC:")
+    adc_inl_harmonics: int = borrow(ConverterModel, "inl_harmonics", note="ADC:")
 
     @model_validator(mode="after")
     def _converters_valid(self) -> NeuronModel:
         """Each converter checks its own rules (INL needs levels); blame the key here."""
         for which in ("dac", "adc"):
-            try:
-                self._converter(which)
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                cause = err.get("ctx", {}).get("error")
-                name = cause.field if isinstance(cause, FieldError) else str(err["loc"][-1])
-                raise FieldError(f"{which}_{name}", str(cause or err["msg"])) from None
+            self._converter(which)
         return self
 
     def _converter(self, which: str) -> ConverterModel:
-        keys = {k: getattr(self, f"{which}_{k}") for k in _CONVERTER_KEYS}
-        return ConverterModel(
-            bits=getattr(self, f"{which}_bits"), range=getattr(self, f"{which}_range"), **keys
-        )
+        return build_prefixed(ConverterModel, self, f"{which}_")
 
     @cached_property
     def dac_converter(self) -> ConverterModel:
