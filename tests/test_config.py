@@ -246,7 +246,7 @@ def test_base_preset_inheritance(tmp_path):
         {"name": "custom", "description": "", "seed": 4, "feedback.alpha": 30, "devices.levels": 64}
     )
     assert cfg == expected
-    assert cfg.devices.read_noise_std == rram.devices.read_noise_std != 0  # deep merge kept it
+    assert cfg.devices.d2d_std == rram.devices.d2d_std != 0  # deep merge kept it
 
 
 def test_base_relative_path_chain(tmp_path):

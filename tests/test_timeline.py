@@ -24,6 +24,7 @@ from neurosim.learning import Centered, GeneralizedEP, Holomorphic, MSELoss
 from neurosim.substrate import (
     AnalogHardware,
     Clock,
+    Crossbar,
     DeviceModel,
     LayeredNetwork,
     NeuronModel,
@@ -57,11 +58,16 @@ def tiny(**updates) -> Config:
     return Config().with_updates({**TINY, **updates})
 
 
-def _net(noise: ReadNoise | None = None, timing: Timing | None = None, seed: int = 0):
+def _net(
+    noise: ReadNoise | None = None,
+    timing: Timing | None = None,
+    seed: int = 0,
+    array: Crossbar | None = None,
+):
     gen = torch.Generator().manual_seed(seed)
     net = LayeredNetwork.dense([5, 8, 3], activation="shifted_sigmoid", generator=gen)
     net.hardware = AnalogHardware.for_network(
-        net, DeviceModel(), NeuronModel(), seed=seed, noise=noise, timing=timing
+        net, DeviceModel(), NeuronModel(), seed=seed, noise=noise, timing=timing, array=array
     )
     return net
 
@@ -199,8 +205,8 @@ def test_a_noise_process_is_read_at_every_step_at_the_clock_time():
 
 
 def test_relative_noise_scales_with_the_weight_and_the_pcm_law():
-    def noise_of(**kw):
-        net = _net(ReadNoise(white_std=0.1, **kw))
+    def noise_of(g_max: float = 1.0, **kw):
+        net = _net(ReadNoise(white_std=0.1, **kw), array=Crossbar(g_max=g_max))
         w = torch.full((2000, 1), 0.3, dtype=torch.float64)
         return net.hardware.process_noise((1, "forward", "weight"), w)
 
@@ -281,8 +287,26 @@ def _assert_same_state(a, b) -> None:
         assert a == b
 
 
-def test_a_run_with_noise_processes_resumes_bit_identically(tmp_path):
-    cfg = tiny(**NOISY, **{"training.steps": 8, "training.eval_every": 2})
+PHYSICAL = {
+    "array.units": "physical",
+    "array.g_max": 25.0,
+    "array.g_min": 0.5,
+    "array.r_row": 1.0,
+    "array.r_col": 1.0,
+    "drift.nu_mean": 0.1,
+    "drift.nu_std": 0.02,
+    "drift.t0": 1e-6,
+    "drift.relax_mean_shift": -0.5,
+    "drift.relax_shift_std": 0.2,
+    "drift.relax_tau": 1e-4,
+    "timing.step_interval": 1e-4,
+}
+
+
+@pytest.mark.parametrize("physical", [False, True], ids=["normalized", "physical+drift+ir"])
+def test_a_run_with_noise_processes_resumes_bit_identically(tmp_path, physical):
+    extra = PHYSICAL if physical else {}
+    cfg = tiny(**NOISY, **extra, **{"training.steps": 8, "training.eval_every": 2})
     full = run(cfg)
 
     class Stop(Exception):

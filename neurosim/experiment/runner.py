@@ -111,7 +111,8 @@ def build(config: Config) -> Experiment:
     network = task.network
     if config.feedback.mode == "independent":  # B becomes its own array, starting at angle α
         network.untie_feedback()
-    if not (config.devices.is_ideal and config.neurons.is_ideal and config.noise.is_ideal):
+    ideal = (config.devices, config.neurons, config.noise, config.drift, config.array)
+    if not all(part.is_ideal for part in ideal):
         network.hardware = AnalogHardware.for_network(
             network,
             config.devices,
@@ -119,6 +120,8 @@ def build(config: Config) -> Experiment:
             seed=seed,
             noise=config.noise,
             timing=config.timing,
+            drift=config.drift,
+            array=config.array,
         )
     else:
         network.hardware.clock = Clock(config.timing)
@@ -368,6 +371,7 @@ def run(
                 with torch.no_grad():
                     hw.write(params, before)
             hw.clock.wait(config.timing.write_time)
+        hw.clock.wait(config.timing.step_interval)
         prog.timeline = hw.clock.reset()
         prog.running.append(float(result.loss))
         prog.step += 1

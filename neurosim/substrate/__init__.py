@@ -26,6 +26,7 @@ from .connections import (
     sincos_deg as sincos_deg,
 )
 from .converters import ConverterModel as ConverterModel, ConverterState as ConverterState
+from .crossbar import Crossbar as Crossbar
 from .devices import (
     DEVICE_MODELS as DEVICE_MODELS,
     AbstractDeviceModel as AbstractDeviceModel,
@@ -34,6 +35,14 @@ from .devices import (
     get_device_model as get_device_model,
     quantize_uniform as quantize_uniform,
     register_device_model as register_device_model,
+)
+from .drift import (
+    Drift as Drift,
+    DriftState as DriftState,
+    ExponentialRelaxation as ExponentialRelaxation,
+    PowerLawDrift as PowerLawDrift,
+    conductance as conductance,
+    on_write as on_write,
 )
 from .dynamics import (
     INTEGRATORS as INTEGRATORS,
@@ -60,7 +69,9 @@ from .equivariant import (
 from .hardware import AbstractHardware as AbstractHardware, IdealHardware as IdealHardware
 from .ir_drop import (
     IRDropModel as IRDropModel,
+    effective_conductance as effective_conductance,
     first_order as first_order,
+    first_order_matrix as first_order_matrix,
     ir_drop_scale as ir_drop_scale,
     nodal_solve as nodal_solve,
     node_voltages as node_voltages,
@@ -152,8 +163,17 @@ __all__ = [
     "Timing",
     "ConverterModel",
     "ConverterState",
+    "Crossbar",
+    "Drift",
+    "DriftState",
+    "ExponentialRelaxation",
+    "PowerLawDrift",
+    "conductance",
+    "on_write",
     "IRDropModel",
+    "effective_conductance",
     "first_order",
+    "first_order_matrix",
     "ir_drop_scale",
     "nodal_solve",
     "node_voltages",

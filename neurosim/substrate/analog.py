@@ -21,10 +21,31 @@ parameter name                        array (layer, role, name in the read)
 ``connections.{l}.module_b0.{p}``     (l, ``"feedback"``, ``p``)
 ====================================  =====================================
 
+Conductances. After the device model's read (gains, levels, faults) each array is
+a set of devices in the units of ``array`` (:class:`~neurosim.substrate.crossbar.Crossbar`):
+the weights themselves (normalized units) or a pair G± per weight in µS (physical).
+On the devices act, in this order,
+
+.. math::
+
+    G \;\to\; \underbrace{G f(t) + c(t)}_{\text{drift, relaxation}}
+      \;\to\; {} + a(G)\textstyle\sum_p x_p(t) \;\to\; {}\odot S(G)
+      \;\to\; w = (G^+ - G^-)/G_{ref},
+
+drift and post-write relaxation (:class:`~neurosim.substrate.drift.Drift`: f, c
+evaluated at each phase's start), the read-noise processes at the read's time
+stamp, and the IR-drop factor S = M(G)/G of the noise-free conductances (held with
+f and c, :meth:`Crossbar.effective`). f, c and S are detached: gradients pass as
+∂w̃/∂w = f·S. In normalized units a signed weight is one device (G = w, ĝ = |w|/G_max,
+a relaxation shift moves |w|).
+
 Time. Read noise configured as processes (:class:`~neurosim.substrate.read_noise.ReadNoise`)
 is a state per device and process, evaluated at the clock's time at every read; the
 arrays are then re-read at every relaxation step. Each (array, process) has its own
-generator seeded by a hash of (seed, "noise", kind, layer, role, name).
+generator seeded by a hash of (seed, "noise", kind, layer, role, name); each array's
+drift (its devices' write times, ν and Δ) by (seed, "drift", layer, role, name). A
+device is written at the first read of its array (at the clock's time then) and at
+every :meth:`AnalogHardware.write` that changes it.
 
 Randomness. Each array's realization (d2d gains, faults) comes from a CPU
 generator seeded by a hash of (seed, layer, role, name), so it does not depend
@@ -43,7 +64,9 @@ import torch
 from torch import Tensor
 
 from ..seeds import derive_seed
+from .crossbar import Crossbar
 from .devices import AbstractDeviceModel, DeviceState
+from .drift import Drift, DriftState, on_write
 from .hardware import AbstractHardware
 from .network import LayeredNetwork
 from .neurons import AbstractNeuronModel
@@ -97,6 +120,10 @@ class AnalogHardware(AbstractHardware):
         Read noise as processes in time (None or ideal: none).
     timing
         The clock's step length and phase layout (:class:`Timing`; defaults if None).
+    drift
+        Drift and post-write relaxation of every device (None or ideal: none).
+    array
+        Units of the devices, differential pair and line resistance (None: normalized).
 
     Notes
     -----
@@ -117,6 +144,8 @@ class AnalogHardware(AbstractHardware):
         device: torch.device | str | None = None,
         noise: ReadNoise | None = None,
         timing: Timing | None = None,
+        drift: Drift | None = None,
+        array: Crossbar | None = None,
     ):
         if neurons.mismatched and layer_shapes is None:
             raise ValueError(
@@ -134,8 +163,14 @@ class AnalogHardware(AbstractHardware):
         self.noise = None if noise is None or noise.is_ideal else noise
         self._processes = () if self.noise is None else self.noise.processes()
         self.clock = Clock(timing)
+        self.array = Crossbar() if array is None else array
+        self.drift = None if drift is None or drift.is_ideal else drift
+        self._drift_models = None if self.drift is None else self.drift.models(self.array.g_max)
         self.per_step_read = devices.per_step_read or bool(self._processes)
         self._noise: dict[tuple, tuple[NoiseState, torch.Generator]] = {}
+        self._drift: dict[tuple[int, str, str], tuple[DriftState, torch.Generator]] = {}
+        self._held: dict[tuple[int, str, str], tuple] = {}
+        self._writes = 0
         self._states: dict[tuple[int, str, str], DeviceState] = {}
         self._cast: dict[tuple, DeviceState] = {}
         self._units: dict[tuple[str, int], Tensor | None] = {}
@@ -150,6 +185,8 @@ class AnalogHardware(AbstractHardware):
         seed: int,
         noise: ReadNoise | None = None,
         timing: Timing | None = None,
+        drift: Drift | None = None,
+        array: Crossbar | None = None,
     ) -> AnalogHardware:
         """Hardware sized for ``network`` (its layer shapes, dtype and device); not attached."""
         return cls(
@@ -161,12 +198,14 @@ class AnalogHardware(AbstractHardware):
             device=next(network.parameters()).device,
             noise=noise,
             timing=timing,
+            drift=drift,
+            array=array,
         )
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(devices={self.devices!r}, neurons={self.neurons!r}, "
-            f"noise={self.noise!r}, seed={self.seed})"
+            f"noise={self.noise!r}, drift={self.drift!r}, array={self.array!r}, seed={self.seed})"
         )
 
     @property
@@ -190,15 +229,30 @@ class AnalogHardware(AbstractHardware):
             key: (state.state_dict(), gen.get_state(), str(gen.device))
             for key, (state, gen) in self._noise.items()
         }
+        out["drift"] = {
+            key: (state.state_dict(), gen.get_state()) for key, (state, gen) in self._drift.items()
+        }
         out["clock"] = self.clock.state_dict()
         return out
 
     def load_state_dict(self, state: Mapping) -> None:
-        """Restore the streams, noise processes and clock saved by :meth:`state_dict`."""
+        """Restore the streams, noise processes, drift and clock saved by :meth:`state_dict`."""
         self._generators.clear()
         self._noise.clear()
+        self._drift.clear()
+        self._held.clear()
         for key, value in state.items():
-            if key == "noise":
+            if key == "drift":
+                for dkey, (dstate, gstate) in value.items():
+                    gen = torch.Generator()
+                    gen.set_state(gstate)
+                    shape = dstate["t_w"].shape
+                    z = torch.zeros(shape, dtype=torch.float64, device=dstate["t_w"].device)
+                    drift, relax = self._drift_models
+                    entry = DriftState(drift, relax, z, z.clone(), z.clone(), z.clone())
+                    entry.load_state_dict(dstate)
+                    self._drift[tuple(dkey)] = (entry, gen)
+            elif key == "noise":
                 for nkey, (nstate, gstate, device) in value.items():
                     gen = torch.Generator(device=device)
                     gen.set_state(gstate)
@@ -234,10 +288,15 @@ class AnalogHardware(AbstractHardware):
 
     # -- synapses ---------------------------------------------------------------------
     def read_params(self, layer: int, role: str, params: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        """Each array tensor (name ending in ``weight``) as one read (:meth:`DeviceModel.read`)."""
+        """Each array tensor (name ending in ``weight``) as one read at the clock's time.
+
+        The device model's read (:meth:`DeviceModel.read`), then what acts on the
+        devices' conductances (module docstring): drift, noise processes, IR drop.
+        """
         out = dict(params)
         dev = self.devices
-        if dev.read_is_identity and not self._processes:
+        on_devices = bool(self._processes) or self.drift is not None or self.array.physical
+        if dev.read_is_identity and not on_devices:
             return out
         for name, w in params.items():
             if not _is_array(name):
@@ -246,15 +305,72 @@ class AnalogHardware(AbstractHardware):
                 state = self.device_state(layer, role, name, w) if dev.has_static else None
                 gen = self._generator("read", w.device) if dev.noisy_reads else None
                 out[name] = dev.read(w, state, gen)
-            if self._processes:
-                out[name] = out[name] + self.process_noise((layer, role, name), out[name])
+            if on_devices:
+                out[name] = self._conductance_read((layer, role, name), out[name], w)
         return out
 
-    def process_noise(self, key: tuple[int, str, str], w: Tensor) -> Tensor:
-        r"""The read noise of array ``key`` at the clock's time, for the read ``w``.
+    def _devices_of(self, w: Tensor) -> Tensor:
+        """The devices' conductances of weights ``w``: |w| (normalized) or G± (physical, µS)."""
+        return self.array.to_pair(w) if self.array.physical else w.abs()
 
-        a(w)·Σ_p x_p(t) with a = 1 (absolute) or |w|·m(|w|/g_max) (relative;
-        :mod:`neurosim.substrate.read_noise`). Detached: gradients pass straight through.
+    def _conductance_read(self, key: tuple[int, str, str], w: Tensor, stored: Tensor) -> Tensor:
+        """Drift, noise and IR drop on the devices of array ``key`` read as ``w``."""
+        xb = self.array
+        g = xb.to_pair(w) if xb.physical else w
+        if self.drift is not None or not xb.ir_drop.is_ideal:
+            factor, offset, ir = self._held_terms(key, g, stored)
+            if factor is not None:
+                # normalized: a signed weight is one device; its shift moves |w|
+                shift = offset if xb.physical else offset * torch.sign(w.detach())
+                g = g * factor + shift
+        else:
+            ir = None
+        if self._processes:
+            g = g + self.process_noise(key, g)
+        if ir is not None:
+            g = g * ir
+        return xb.from_pair(g) if xb.physical else g
+
+    def _held_terms(
+        self, key: tuple[int, str, str], g: Tensor, stored: Tensor
+    ) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        """(f, c, S) of array ``key`` at the open phase's start, cached through the phase."""
+        when = (self.clock.phase_start, self._writes)
+        held = self._held.get(key)
+        if held is not None and held[0] == when:
+            return held[1:]
+        factor = offset = ir = None
+        with torch.no_grad():
+            if self.drift is not None:
+                state = self._drift_state(key, stored)
+                elapsed = self.clock.phase_start - state.t_w
+                drift, relax = self._drift_models
+                f = drift.factor(elapsed, state.nu)
+                c = relax.offset(state.shift, elapsed) * f
+                factor, offset = f.to(g.dtype), c.to(g.dtype)
+            if not self.array.ir_drop.is_ideal:
+                clean = g.detach() if factor is None else g.detach() * factor + offset
+                ir = self.array.effective(clean, key[1]).to(g.dtype)
+        self._held[key] = (when, factor, offset, ir)
+        return factor, offset, ir
+
+    def _drift_state(self, key: tuple[int, str, str], stored: Tensor) -> DriftState:
+        """The drift state of array ``key`` (its devices written now, on first use)."""
+        entry = self._drift.get(key)
+        if entry is None:
+            gen = torch.Generator().manual_seed(derive_seed(self.seed, "drift", *key))
+            drift, relax = self._drift_models
+            g = self._devices_of(stored.detach())
+            state = DriftState.new(g, self.clock.now, gen, drift=drift, relaxation=relax)
+            entry = self._drift[key] = (state, gen)
+        return entry[0]
+
+    def process_noise(self, key: tuple[int, str, str], w: Tensor) -> Tensor:
+        r"""The read noise of the devices ``w`` of array ``key`` at the clock's time.
+
+        a(w)·Σ_p x_p(t) with a = 1 (absolute) or |w|·m(|w|/G_max) (relative;
+        :mod:`neurosim.substrate.read_noise`); ``w`` are the weights (normalized units)
+        or the stacked pair G± (physical). Detached: gradients pass straight through.
         """
         now = self.clock.now
         total = None
@@ -276,7 +392,7 @@ class AnalogHardware(AbstractHardware):
             noise = self.noise
             if noise.scale == "relative" or noise.law != "constant":
                 mag = w.detach().abs()
-                amp = amplitude_scale(mag / noise.g_max, noise.law)
+                amp = amplitude_scale(mag / self.array.g_max, noise.law)
                 if noise.scale == "relative":
                     amp = mag if amp is None else mag * amp
                 total = total * amp
@@ -287,22 +403,41 @@ class AnalogHardware(AbstractHardware):
 
         ``params`` are the network's parameters after an optimizer step (by
         :meth:`~torch.nn.Module.named_parameters` name), ``before`` their values
-        before it. Names that are not arrays (biases, ``loss.*``) are left alone.
+        before it. Names that are not arrays (biases, ``loss.*``) are left alone. With
+        drift, every device whose conductance the write changed is written at the
+        clock's time (:func:`~neurosim.substrate.drift.on_write`: t_w, ν and Δ redrawn).
         """
         dev = self.devices
-        if dev.write_is_identity:
+        if dev.write_is_identity and self.drift is None:
             return None
+        self._writes += 1
         for name, p in params.items():
             key = array_key(name)
             if key is None or name not in before:
                 continue
-            state = self.device_state(*key, p) if dev.has_static else None
-            gen = self._generator("write", p.device)
-            new = dev.write(before[name], p, state, gen)
-            if new is not p:
-                with torch.no_grad():
-                    p.copy_(new)
+            if not dev.write_is_identity:
+                state = self.device_state(*key, p) if dev.has_static else None
+                gen = self._generator("write", p.device)
+                new = dev.write(before[name], p, state, gen)
+                if new is not p:
+                    with torch.no_grad():
+                        p.copy_(new)
+            if self.drift is not None:
+                self._record_write(key, before[name], p)
         return None
+
+    def _record_write(self, key: tuple[int, str, str], old: Tensor, new: Tensor) -> None:
+        """Reset the drift of the devices of array ``key`` that the write changed."""
+        with torch.no_grad():
+            g_new = self._devices_of(new.detach())
+            entry = self._drift.get(key)
+            if entry is None:  # never read: every device is programmed now
+                self._drift_state(key, new)
+                return
+            state, gen = entry
+            mask = g_new != self._devices_of(old.detach())
+            if bool(mask.any()):
+                on_write(state, mask, g_new, self.clock.now, gen)
 
     # -- neurons ----------------------------------------------------------------------
     def _unit(self, kind: str, layer: int) -> Tensor | None:

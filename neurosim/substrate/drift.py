@@ -67,10 +67,11 @@ import torch
 from pydantic import model_validator
 from torch import Tensor
 
-from ..schema import FieldError, Schema, param
+from ..schema import FieldError, Schema, borrow, build_prefixed, param
 
 __all__ = [
     "AIHWKIT_PCM_G_CLIP",
+    "Drift",
     "DriftState",
     "ExponentialRelaxation",
     "PowerLawDrift",
@@ -375,8 +376,12 @@ class ExponentialRelaxation(Schema):
         g = g_prog.to(_F64)
         if self.is_ideal:
             return g.clone()
-        elapsed = torch.as_tensor(elapsed, dtype=_F64, device=g.device)
-        return g + shift.to(_F64) * torch.expm1(-elapsed / self.tau).neg()
+        return g + self.offset(shift, elapsed)
+
+    def offset(self, shift: Tensor, elapsed: Tensor | float) -> Tensor:
+        r"""The relaxed part Δ·(1 − e^{−(t − t_w)/τ}) per device (float64, ``shift``'s device)."""
+        elapsed = torch.as_tensor(elapsed, dtype=_F64, device=shift.device)
+        return shift.to(_F64) * torch.expm1(-elapsed / self.tau).neg()
 
 
 @dataclass
@@ -551,3 +556,51 @@ def conductance(state: DriftState, t_now: float) -> Tensor:
     if not state.drift.is_ideal:
         g = g * state.drift.factor(elapsed, state.nu)
     return g
+
+
+class Drift(Schema):
+    r"""Drift and post-write relaxation of every synaptic device (the ``[drift]`` section).
+
+    Keys without a prefix are :class:`PowerLawDrift`'s, ``relax_*`` are
+    :class:`ExponentialRelaxation`'s, each defined there once; ĝ = G/G_max with G_max
+    the ``[array]`` section's ``g_max``. Both off by default.
+
+    On the substrate every device is written at the first read of its array and at
+    every write that changes it (:meth:`AnalogHardware.write`); its conductance then
+    follows :func:`conductance` on the clock. The factor is evaluated at the start of
+    each phase and held through it: within a phase of duration T the held value is off
+    by at most |ΔG/G| ≤ ν·T/t₀ (drift: d ln G/d ln t = −ν with t − t_w ≥ t₀ where it
+    acts) plus |Δ|·T/τ (relaxation), e.g. 1e-8 for ν = 0.1, T = 2 µs, t₀ = 20 s.
+    """
+
+    nu_law: Literal["constant", "aihwkit_pcm"] = borrow(PowerLawDrift, "nu_law", note="Drift:")
+    nu_mean: float = borrow(PowerLawDrift, "nu_mean", note="Drift:")
+    nu_std: float = borrow(PowerLawDrift, "nu_std", note="Drift:")
+    t0: float = borrow(PowerLawDrift, "t0", note="Drift:")
+    nu_floor: Literal["clip", "fold"] = borrow(PowerLawDrift, "nu_floor", note="Drift:")
+
+    relax_tau: float = borrow(ExponentialRelaxation, "tau", note="Relaxation:")
+    relax_mean_shift: float = borrow(ExponentialRelaxation, "mean_shift", note="Relaxation:")
+    relax_shift_std: float = borrow(ExponentialRelaxation, "shift_std", note="Relaxation:")
+    relax_scale: Literal["absolute", "relative"] = borrow(
+        ExponentialRelaxation, "scale", note="Relaxation:"
+    )
+
+    @model_validator(mode="after")
+    def _models_valid(self) -> Drift:
+        """The two models check their own rules; blame the key here."""
+        self.models()
+        return self
+
+    def models(self, g_max: float = 1.0) -> tuple[PowerLawDrift, ExponentialRelaxation]:
+        """The two models of these keys, with ĝ = G/``g_max``."""
+        drift = build_prefixed(PowerLawDrift, self, "")
+        if g_max != drift.g_max:
+            drift = drift.model_copy(update={"g_max": float(g_max)})
+        return drift, build_prefixed(ExponentialRelaxation, self, "relax_")
+
+    @property
+    def is_ideal(self) -> bool:
+        """True when neither drift nor relaxation acts."""
+        drift, relax = self.models()
+        return drift.is_ideal and relax.is_ideal

@@ -134,7 +134,15 @@ from torch import Tensor
 
 from ..schema import Schema, param
 
-__all__ = ["IRDropModel", "first_order", "ir_drop_scale", "node_voltages", "nodal_solve"]
+__all__ = [
+    "IRDropModel",
+    "effective_conductance",
+    "first_order",
+    "first_order_matrix",
+    "ir_drop_scale",
+    "node_voltages",
+    "nodal_solve",
+]
 
 
 def ir_drop_scale(n: int, r: float, g: float) -> float:
@@ -332,6 +340,70 @@ def first_order(G: Any, v: Any, r_row: float, r_col: float) -> Any:
     return out.numpy() if is_numpy else out
 
 
+def first_order_matrix(G: Tensor, r_row: float, r_col: float) -> Tensor:
+    r"""The matrix M of the first-order read, I⁽¹⁾ = M v for every v (torch, differentiable).
+
+    The circuit is linear, so the first-order currents of :func:`first_order` are a
+    linear map of the drivers. Collecting the coefficient of v_j in I⁽¹⁾_o,
+
+    .. math::
+
+        M_{oj} = G_{oj}\big(1 - r_{row}\,A_{oj} - r_{col}\,B_{oj}\big),\qquad
+        A_{oj} = \sum_{k \le o} \sum_{o' \ge k} G_{o'j},\qquad
+        B_{oj} = \sum_{k \ge j} \sum_{j' \le k} G_{oj'} ,
+
+    (A: the row drop per volt at crossing (o, j); B: how strongly input j's current
+    loads the column segments that the other cells of column o share). O(n_out·n_in),
+    against O(batch·n_out·n_in) for :func:`first_order` itself; ``v @ M.T`` equals
+    ``first_order(G, v, r_row, r_col)`` up to rounding. With r_row = r_col = 0, M is
+    ``G`` itself.
+    """
+    r_row, r_col = _check_resistance(r_row, r_col)
+    if r_row == 0 and r_col == 0:
+        return G
+    loss = None
+    if r_row > 0:
+        loss = r_row * _rcumsum(G, -2).cumsum(-2)
+    if r_col > 0:
+        b = r_col * _rcumsum(G.cumsum(-1), -1)
+        loss = b if loss is None else loss + b
+    return G * (1 - loss)
+
+
+EXACT_MAX_CELLS = 1 << 16
+"""Largest array (n_out·n_in) :func:`effective_conductance` solves exactly: the solve has
+2·n_out·n_in unknowns and n_in right-hand sides."""
+
+
+def effective_conductance(
+    G: Tensor, r_row: float, r_col: float, method: Literal["first_order", "exact"]
+) -> Tensor:
+    """The matrix M with I = M v of the crossbar ``G`` (S) with line resistance.
+
+    ``"first_order"``: :func:`first_order_matrix` (differentiable). ``"exact"``: the
+    columns of M are the exact currents of the unit drivers e_j (:func:`nodal_solve`,
+    one factorization, n_in right-hand sides; float64, not differentiable; arrays of at
+    most :data:`EXACT_MAX_CELLS` cells). Same dtype and device as ``G``; ``G`` itself
+    when both resistances are 0.
+    """
+    if method == "first_order":
+        return first_order_matrix(G, r_row, r_col)
+    if method != "exact":
+        raise ValueError(f'method must be "first_order" or "exact", got {method!r}')
+    r_row, r_col = _check_resistance(r_row, r_col)
+    if r_row == 0 and r_col == 0:
+        return G
+    n_out, n_in = G.shape
+    if n_out * n_in > EXACT_MAX_CELLS:
+        raise ValueError(
+            f"the exact IR-drop solve is for small arrays (≤ {EXACT_MAX_CELLS} cells); this "
+            f'array has {n_out}×{n_in}: use method = "first_order"'
+        )
+    eye = torch.eye(n_in, dtype=torch.float64)
+    m = nodal_solve(G.detach().to(torch.float64), eye, r_row, r_col)  # (n_in, n_out)
+    return m.T.to(dtype=G.dtype, device=G.device)
+
+
 # -- config schema -------------------------------------------------------------------
 
 
@@ -375,3 +447,7 @@ class IRDropModel(Schema):
         if self.method == "exact":
             return nodal_solve(G, v, self.r_row, self.r_col)
         return first_order(G, v, self.r_row, self.r_col)
+
+    def matrix(self, G: Tensor) -> Tensor:
+        """The effective conductance matrix M (I = M v) of ``G`` (:func:`effective_conductance`)."""
+        return effective_conductance(G, self.r_row, self.r_col, self.method)

@@ -13,7 +13,10 @@ with amplitude a = 1 (``scale = "absolute"``: the processes are in weight units)
 a = |w^{read}|·m(ĝ) (``scale = "relative"``: the processes are δG/G, the form of
 measured conductance noise, with the differential pair's active device carrying
 G ∝ |w|), and m(ĝ) = 1 or aihwkit's PCM law m = min(ĝ^{−0.65}, 0.2/0.0088) with
-ĝ = |w|/g_max (docs/hardware_sources.md §4a).
+ĝ = |w|/G_max (docs/hardware_sources.md §4a), G_max the ``[array]`` section's ``g_max``.
+In physical units (:class:`~neurosim.substrate.crossbar.Crossbar`) the same holds for
+each device G± of a pair, in µS: w̃ = ((G⁺ + a(G⁺)x⁺) − (G⁻ + a(G⁻)x⁻))/G_ref, every
+device with its own processes.
 
 The device model's dimensionless ``read_noise_std`` is the white special case
 (infinite bandwidth): redrawn at each read, once per relaxation (``per_read``) or
@@ -49,10 +52,8 @@ class ReadNoise(Schema):
 
     law: Literal["constant", "aihwkit_pcm"] = param("constant", units="")
     """Conductance dependence of the amplitude: ``"constant"``, or ``"aihwkit_pcm"``,
-    multiplied by min(ĝ^−0.65, 22.7) with ĝ = |w|/g_max (docs/hardware_sources.md §4a)."""
-
-    g_max: float = param(1.0, gt=0, units="weight")
-    """The weight |w| of a device at G_max (> 0), for ĝ = |w|/g_max."""
+    multiplied by min(ĝ^−0.65, 22.7) with ĝ = G/G_max, G_max the ``[array]`` section's
+    ``g_max`` (docs/hardware_sources.md §4a)."""
 
     white_std: float = borrow(WhiteNoise, "std", note="White noise:")
     white_bandwidth: float = borrow(WhiteNoise, "bandwidth", note="White noise:")

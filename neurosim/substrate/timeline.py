@@ -68,6 +68,10 @@ class Timing(Schema):
     write_time: float = param(0.0, ge=0, units="s")
     """Duration of the write phase of each training step, in seconds (≥ 0)."""
 
+    step_interval: float = param(0.0, ge=0, units="s")
+    """Idle time after each training step, in seconds (≥ 0): loading the next batch, the
+    digital controller; devices drift meanwhile (e.g. 1e-3 for a 1 kHz training loop)."""
+
     @property
     def tau(self) -> float:
         """The neurons' physical time constant τ_s = C/G_leak in seconds."""
@@ -161,6 +165,11 @@ class Clock:
                 self.now = end
                 if steps0 is not None:
                     self._open.steps = end_steps
+
+    @property
+    def phase_start(self) -> float:
+        """The start time of the open phase, or :attr:`now` outside phases."""
+        return self.now if self._open is None else self._open.start
 
     def step(self, rate: float, steps: int = 1) -> None:
         """Advance by ``steps`` relaxation steps of rate η (each η·τ_s seconds)."""

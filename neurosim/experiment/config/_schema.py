@@ -63,7 +63,9 @@ from ...substrate import (
     AbstractDeviceModel,
     AbstractIntegrator,
     AbstractNeuronModel,
+    Crossbar,
     DeviceModel,
+    Drift,
     LeakyEuler,
     NeuronModel,
     ReadNoise,
@@ -421,6 +423,14 @@ class Config(Schema):
     timing: Timing = Timing()
     """[timing] physical time of the phases of a training step (``neurosim.substrate.Timing``)."""
 
+    array: Crossbar = Crossbar()
+    """[array] weights as conductance pairs in µS, read voltage, line resistance
+    (``neurosim.substrate.Crossbar``; normalized units by default)."""
+
+    drift: Drift = Drift()
+    """[drift] conductance drift and post-write relaxation on the clock
+    (``neurosim.substrate.Drift``)."""
+
     SECTIONS: ClassVar[tuple[str, ...]] = (
         "network",
         "feedback",
@@ -434,6 +444,8 @@ class Config(Schema):
         "homeostasis",
         "noise",
         "timing",
+        "array",
+        "drift",
     )
 
     KINDS: ClassVar[dict[str, Registry]] = {"devices": DEVICE_MODELS, "neurons": NEURON_MODELS}
