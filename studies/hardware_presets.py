@@ -1,10 +1,20 @@
-"""Accuracy and alignment under every hardware preset in hw_configs/.
+"""Accuracy and alignment under every hardware preset in hw_configs/, and why.
 
 Each preset (ideal, asymmetric, rram, pcm, ecram, oscillator) is trained with its
 own learning-rule settings on the same task and network (3 seeds); the final test
 accuracy, gradient cosine with BP of the same simulated substrate, per-layer δ
-alignment and Jacobian symmetry are recorded. ``--quick``: digits, 1 seed, 1 epoch.
-Writes ``hardware_presets.nc`` (dims preset × seed × step × layer) and a figure.
+alignment and Jacobian symmetry are recorded. The presets with read noise in time
+(pcm, rram, ecram: 1/f processes read at every relaxation step, drift or relaxation)
+are also run with two variants that isolate the noise model (:data:`VARIANTS`):
+
+* ``per-read white`` -- the earlier model: the read noise redrawn once per relaxation
+  (``devices.read_noise_std``, pcm 0.0175 and rram 0.01 of the previous presets), the
+  processes off;
+* ``no read noise`` -- the processes off, everything else the preset's.
+
+``--quick``: digits, 1 seed, 1 epoch. Writes ``hardware_presets.nc`` (dims preset ×
+seed × step × layer; the variants are presets named ``"pcm: per-read white"``, …)
+and a figure.
 
     python studies/hardware_presets.py [--quick] [--workers 2]
 """
@@ -51,10 +61,21 @@ QUICK = {
 }
 
 
-def _sweep(preset: str, settings: dict) -> str:
+_NO_PROCESSES = {"noise.flicker_density": 0.0}
+VARIANTS: dict[str, tuple[str, dict]] = {
+    "pcm: per-read white": ("pcm", {**_NO_PROCESSES, "devices.read_noise_std": 0.0175}),
+    "pcm: no read noise": ("pcm", _NO_PROCESSES),
+    "rram: per-read white": ("rram", {**_NO_PROCESSES, "devices.read_noise_std": 0.01}),
+    "rram: no read noise": ("rram", _NO_PROCESSES),
+    "ecram: no read noise": ("ecram", _NO_PROCESSES),
+}
+"""Label → (preset, overrides) of the runs that isolate the noise model."""
+
+
+def _sweep(preset: str, settings: dict, extra: dict | None = None) -> str:
     lines = [f'base = "{preset}"', f"seeds = {settings['seeds']}", "[overrides]"]
     lines += ['"workload.loss" = "cross_entropy"', '"network.dtype" = "float32"']
-    for key, value in settings.items():
+    for key, value in {**settings, **(extra or {})}.items():
         if key != "seeds":
             lines.append(f'"{key}" = {value!r}'.replace("'", '"'))
     return "\n".join(lines) + "\n"
@@ -64,20 +85,22 @@ def main(argv=None):
     args = parse_args(__doc__, argv)
     folder = out_dir(args, "hardware_presets")
     settings = QUICK if args.quick else FULL
-    names = [name for name, _ in list_presets()]
+    runs = {name: (name, {}) for name, _ in list_presets()} | VARIANTS
+    names = list(runs)
     parts = []
-    for name in names:
-        ds = run_study_sweep(_sweep(name, settings), folder, f"preset_{name}", args.workers)
-        parts.append(ds.drop_vars("point_id", errors="ignore").expand_dims(preset=[name]))
+    for label, (preset, extra) in runs.items():
+        file = "preset_" + label.replace(": ", "_").replace(" ", "_").replace("-", "_")
+        ds = run_study_sweep(_sweep(preset, settings, extra), folder, file, args.workers)
+        parts.append(ds.drop_vars("point_id", errors="ignore").expand_dims(preset=[label]))
     ds = xr.concat(parts, dim="preset", combine_attrs="drop")
     path = save(ds, folder, "hardware_presets", {"presets": names, **settings}, settings["seeds"])
     final = ds.isel(step=-1)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), constrained_layout=True)
     x = np.arange(len(names))
     for ax, var in zip(axes, ("accuracy", "grad_cosine"), strict=True):
         v = final[var]
         ax.bar(x, v.mean("seed"), yerr=v.std("seed"), capsize=3)
-        ax.set_xticks(x, names, rotation=30)
+        ax.set_xticks(x, names, rotation=40, ha="right", fontsize=8)
         ax.set(title=f"{var} (final)")
     fig.savefig(folder / "hardware_presets.png", dpi=110)
     plt.close(fig)
