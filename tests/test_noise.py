@@ -26,6 +26,7 @@ from neurosim.substrate.noise import (
     WhiteNoise,
     amplitude_scale,
     flicker_edge_error,
+    flicker_hold_error,
     flicker_spectral_error,
     ou_transition,
     ou_window_variance,
@@ -286,3 +287,200 @@ def test_processes_are_registered_schemas_that_refuse_bad_values():
     with pytest.raises(ValidationError):
         WhiteNoise(std=-1.0)
     assert FlickerNoise(reference_window=[1e-6, 1.0]).reference_window == (1e-6, 1.0)
+
+
+# ------------------------------------------------------------------ holding components
+
+
+def _every_read_reference(process, shape, seed, times, dtype):
+    """The every-read 1/f stream as it was before holds: all components, every read."""
+    v, tau = process._components()
+    gen = torch.Generator().manual_seed(seed)
+    view = (-1, *[1] * len(shape))
+    x = torch.randn((len(v), *shape), generator=gen, dtype=dtype)
+    x.mul_(torch.as_tensor(np.sqrt(v), dtype=dtype).view(view))
+    now, out = 0.0, []
+    for t in times:
+        dt = float(t) - now
+        if dt > 0:
+            a, s = ou_transition(v, tau, dt)
+            xi = torch.randn(x.shape, generator=gen, dtype=dtype)
+            xi.mul_(torch.as_tensor(s, dtype=dtype).view(view))
+            x.mul_(torch.as_tensor(a, dtype=dtype).view(view)).add_(xi)
+            now += dt
+        out.append(x.sum(0))
+    return out, gen.get_state()
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_hold_zero_is_the_every_read_stream_bit_for_bit(dtype):
+    process = FlickerNoise(f_lo=1.0, f_hi=6.4e7, components=8, density=1e-5, hold=0.0)
+    rng = np.random.default_rng(1)
+    grid = 7.8125e-9 * np.arange(1, 41)
+    irregular = grid[-1] + np.cumsum(rng.uniform(1e-9, 1e-3, 20))
+    times = np.concatenate([grid, [grid[-1]], irregular])  # a repeated time stamp too
+    gen = torch.Generator().manual_seed(4)
+    state = process.init((5, 3), gen, dtype=dtype)
+    got = [process.at(state, t, gen) for t in times]
+    want, gen_state = _every_read_reference(process, (5, 3), 4, times, dtype)
+    assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
+    assert torch.equal(gen.get_state(), gen_state)  # the same numbers drawn, no more
+    assert state.t_k is None and state.split == 0
+
+
+def test_a_component_updates_every_floor_of_hold_tau_over_dt_plus_one_reads():
+    dt = 1e-3
+    process = FlickerNoise(f_lo=0.5, f_hi=400.0, components=6, density=1.0, hold=0.3)
+    _, tau = process._components()
+    period = np.floor(0.3 * tau / dt) + 1
+    assert np.all(np.abs(0.3 * tau / dt - np.round(0.3 * tau / dt)) > 0.05)  # no ties
+    gen = torch.Generator().manual_seed(0)
+    state = process.init((50,), gen)
+    reads = 600
+    updates = np.zeros((reads, 6), dtype=bool)
+    for i in range(reads):
+        before = state.x.clone()
+        process.at(state, (i + 1) * dt, gen)
+        changed = (state.x != before).any(1).numpy()
+        stamped = np.array([u == state.t for u in state.t_k]) if state.t_k else np.ones(6, bool)
+        assert np.array_equal(changed, stamped)  # a held component keeps its value exactly
+        updates[i] = changed
+    for k in range(6):  # updated at reads n_k, 2n_k, … and at no other
+        want = (np.arange(1, reads + 1) % period[k]) == 0
+        assert np.array_equal(updates[:, k], want), (k, period[k])
+    assert np.allclose(updates.mean(0), process.update_fractions(dt), atol=1 / reads)
+    assert period[-1] == 1 and period[0] == 96  # the fastest at every read, the slowest rarely
+
+
+def test_a_held_component_is_advanced_exactly_over_the_whole_elapsed_time():
+    # one slow component (held for 20 reads) and one fast; condition on the value before
+    process = FlickerNoise(f_lo=1.0, f_hi=1e3, components=2, density=1.0, hold=0.7)
+    v, tau = process._components()
+    dt = 0.0055  # 0.7·τ_0 = 0.111 s: updated every 21 reads
+    n = int(np.floor(0.7 * tau[0] / dt)) + 1
+    devices = 200_000
+    gen = torch.Generator().manual_seed(6)
+    state = process.init((devices,), gen)
+    x0 = state.x[0].clone()
+    for i in range(1, n):
+        process.at(state, i * dt, gen)
+        assert torch.equal(state.x[0], x0)
+    process.at(state, n * dt, gen)
+    a, s = ou_transition(v[:1], tau[:1], n * dt)
+    slope = float((state.x[0] * x0).mean() / (x0 * x0).mean())
+    resid = (state.x[0] - a[0] * x0).numpy()
+    se_slope = s[0] / math.sqrt(devices * v[0])
+    assert abs(slope - a[0]) <= 3 * se_slope, (slope, a[0])
+    assert resid.var() == pytest.approx(s[0] ** 2, rel=3 * math.sqrt(2 / devices))
+    assert state.t_k[0] == pytest.approx(n * dt)
+
+
+def test_flicker_hold_error_bounds_the_exact_held_spectrum_inside_the_band():
+    dt = 1e-3
+    fny = 0.5 / dt
+    for gamma in (0.5, 1.0, 1.5):
+        for per_decade in (1, 2, 3):
+            for hold in (0.01, 0.05, 0.3):
+                for top in (1.0, 0.3):
+                    f_hi = top * fny
+                    f_lo = f_hi * 1e-8
+                    p = FlickerNoise(
+                        gamma=gamma, f_lo=f_lo, f_hi=f_hi, components=8 * per_decade + 1,
+                        density=1.0, hold=hold,
+                    )  # fmt: skip
+                    f = np.logspace(math.log10(f_lo), math.log10(min(f_hi, fny / 2)), 2000)
+                    rel = np.abs(p.read_psd(f, dt) / p.read_psd(f, dt, hold=0.0) - 1)
+                    bound = flicker_hold_error(gamma, p.per_decade, hold)
+                    assert rel.max() <= bound, (gamma, per_decade, hold, top, rel.max(), bound)
+    # the values the docstrings quote
+    assert flicker_hold_error(1.0, 2.0, 0.05) == pytest.approx(0.0171, abs=1e-4)
+    assert flicker_hold_error(1.0, 1.0, 0.05) == pytest.approx(0.0259, abs=1e-4)
+    assert flicker_hold_error(0.5, 2.0, 0.05) == pytest.approx(0.00127, abs=1e-5)
+    assert flicker_hold_error(1.5, 2.0, 0.05) == pytest.approx(0.149, abs=1e-3)
+    assert flicker_hold_error(1.0, 2.0, 0.0) == 0.0
+
+
+def test_read_psd_without_hold_is_the_folded_lorentzian_comb():
+    p = FlickerNoise(f_lo=0.3, f_hi=30.0, components=5, density=1.0)
+    dt = 0.01
+    f = np.linspace(0.5, 49.5, 50)
+    fs, n = 1 / dt, np.arange(-20_000, 20_001)
+    folded = p.psd(np.abs(f[:, None] + n * fs)).sum(1)
+    assert np.allclose(p.read_psd(f, dt, hold=0.0), folded, rtol=1e-3)
+    # Σ over the bins of the one-sided density is the variance (Parseval)
+    grid = (np.arange(20_000) + 0.5) * (fs / 2) / 20_000
+    assert p.read_psd(grid, dt).sum() * (fs / 2) / 20_000 == pytest.approx(p.variance(), rel=1e-6)
+
+
+def test_a_held_stream_has_the_held_spectrum():
+    # a sample-and-hold every 4 reads puts a null at fs/4 where the exact comb has none:
+    # the Welch spectrum follows read_psd with the hold there, not the every-read one
+    dt = 0.01
+    p = FlickerNoise(gamma=1.9, f_lo=1.0, f_hi=50.0, components=2, density=1.0, hold=0.2)
+    assert np.array_equal(p.update_fractions(dt), [0.25, 1.0])
+    f, s = _welch(_series(p, 2**13, dt, devices=128, seed=12), dt)
+    for lo, hi, held_over_exact in ((24.0, 26.0, 0.47), (11.5, 13.5, 1.0), (2.0, 4.0, 1.0)):
+        band = (f >= lo) & (f <= hi)
+        held, exact = p.read_psd(f[band], dt), p.read_psd(f[band], dt, hold=0.0)
+        assert np.mean(held) / np.mean(exact) == pytest.approx(held_over_exact, abs=0.02)
+        assert abs(np.mean(s[band]) / np.mean(held) - 1) <= 0.10, (lo, hi)
+
+
+def test_the_default_hold_keeps_the_variance_of_window_averages_on_the_step_clock():
+    # the benchmark's band and clock: 8 components over 1 Hz … 64 MHz, a read every
+    # 7.8 ns, averaged over 20 reads; the default hold leaves 2.4 draws per read of 8
+    process = FlickerNoise(f_lo=1.0, f_hi=6.4e7, components=8, density=1e-5)
+    dt, n = 7.8125e-9, 20
+    assert process.update_fractions(dt).sum() == pytest.approx(2.36, abs=0.01)
+    devices = 20_000
+    gen = torch.Generator().manual_seed(13)
+    state = process.init((devices,), gen)
+    for k in range(1, 200):  # run in: the held components out of step with each other
+        process.at(state, k * dt, gen)
+    acc = torch.zeros(devices, dtype=torch.float64)
+    for k in range(200, 200 + n):
+        acc += process.at(state, k * dt, gen)
+    means = (acc / n).numpy()
+    want = process.window_variance(n * dt, samples=n)
+    se = want * math.sqrt(2 / (devices - 1))
+    assert abs(means.var(ddof=1) - want) <= 3 * se, (means.var(ddof=1), want, se)
+    # and each read keeps its exact law
+    last = process.value(state).numpy()
+    assert last.var() == pytest.approx(process.variance(), rel=3 * math.sqrt(2 / devices))
+
+
+def test_a_held_stream_resumes_bit_identically_and_advance_catches_every_component_up():
+    process = FlickerNoise(f_lo=1.0, f_hi=6.4e7, components=8, density=1e-5)
+    dt = 7.8125e-9
+    gen = torch.Generator().manual_seed(21)
+    state = process.init((30,), gen, dtype=torch.float32)
+    times = dt * np.arange(1, 121)
+    for t in times[:50]:
+        process.at(state, t, gen)
+    assert state.t_k is not None and len(set(state.t_k)) > 2 and state.split > 0
+    saved, gen_state = state.state_dict(), gen.get_state()
+    assert saved["t_k"] == state.t_k and saved["split"] == state.split
+    rest = [process.at(state, t, gen) for t in times[50:]]
+    gen2 = torch.Generator()
+    gen2.set_state(gen_state)
+    state2 = NoiseState.from_state_dict(saved)
+    again = [process.at(state2, t, gen2) for t in times[50:]]
+    assert all(torch.equal(a, b) for a, b in zip(rest, again, strict=True))
+    # an explicit advance moves every component, each over its own interval
+    process.advance(state2, 1e-3, gen2)
+    assert state2.t_k is None and state2.split == 0
+    assert state2.t == pytest.approx(times[-1] + 1e-3)
+    assert state.nbytes() == 30 * 4 * (8 + 1)  # the state and one held sum, nothing else
+
+
+def test_hold_is_a_validated_field_passed_on_by_read_noise():
+    from neurosim.substrate.read_noise import ReadNoise
+
+    assert FlickerNoise().hold == 0.05
+    with pytest.raises(ValidationError):
+        FlickerNoise(hold=-0.1)
+    with pytest.raises(ValidationError):
+        FlickerNoise(hold=1.5)
+    (flicker,) = ReadNoise(flicker_density=1e-5, flicker_hold=0.0).processes()
+    assert flicker.hold == 0.0
+    assert WhiteNoise(std=1.0).update_fractions(1e-9).tolist() == [1.0]

@@ -60,12 +60,52 @@ so the band should reach beyond the frequencies that matter by a margin that gro
 as γ moves away from 1: one decade for 6 % at γ = 1, three decades at γ = 0.5
 (high side) or γ = 1.5 (low side) for 3 %.
 
+Holding slow components
+-----------------------
+A relaxation reads every device at every step (Δ ≈ 8 ns), while most components of a
+1/f band are far slower than that: advancing a component with τ_k ≫ Δ at every read
+draws a normal that barely moves it. :class:`FlickerNoise` therefore updates
+component k at a read at time t only when t − u_k > h·τ_k, u_k the time of its last
+update (``hold`` = h), with the exact transition over the whole t − u_k; otherwise the
+read returns the held x_k(u_k). h = 0 is the every-read process bit for bit. Since
+every held value is an exact sample of the stationary law and t − u_k ≤ h·τ_k,
+
+* each read's marginal law is exact;
+* the error of the held value against the exact path is E(x_k(u_k) − x_k(t))² =
+  2v_k(1 − e^{−(t−u_k)/τ_k}) ≤ 2(1 − e^{−h}) v_k ≤ 2h·v_k;
+* the covariance of any two reads (any read times) is off by at most
+  (1 − e^{−h})·Σ_held v_k ≤ h·Var x (the lags move by at most h·τ_k each), so is the
+  variance of any average of reads;
+* on a grid of reads every Δ (component k then updates every n_k = ⌊hτ_k/Δ⌋ + 1
+  reads), the held sequence's spectrum (:meth:`FlickerNoise.read_psd`) differs from the
+  every-read one only through the f^{−2} tails of the components held for n_kΔ > 1/f,
+  those with f_k ≲ h f/π; summing their share of K/f^γ over the comb
+  (:func:`flicker_hold_error`),
+
+  .. math::
+
+      \Big|\frac{S_h(f)}{S_0(f)} - 1\Big| \le ε(γ, m, h) =
+      \frac{2\sin(πγ/2)\ln 10}{π m}\,
+      \frac{(h/π)^{2−γ}}{1 − 10^{−(2−γ)/m}}
+
+  for f_lo ≤ f ≤ min(f_hi, 1/(4Δ)) (checked against the exact held spectrum for
+  γ ∈ [0.5, 1.8], m = 1 … 3, h ≤ 0.3: at most 0.75 ε; up to 2.4 ε in the octave
+  below the Nyquist frequency 1/(2Δ)).
+
+The default h = 0.05 gives ε = 1.7 % for γ = 1 at two components per decade (2.6 % at
+one, 0.13 % for γ = 0.5, 15 % for γ = 1.5, where the tails weigh more: lower h there),
+and on the Table-1 timing (Δ = 7.8 ns, 8 components over 1 Hz … 64 MHz) it cuts the
+normals drawn per device and read from 8 to 2.4 (:meth:`FlickerNoise.update_fractions`):
+the components with h·τ_k < Δ still update at every read, and those cannot be held.
+
 Randomness and checkpoints
 --------------------------
 Every draw comes from a caller-supplied :class:`torch.Generator`; a state is a
-:class:`NoiseState` (tensors plus the time stamp of its last update) whose
-:meth:`NoiseState.state_dict` and the generator's state are all a resumed run needs
-to continue bit for bit.
+:class:`NoiseState` (tensors, the time stamp of its last read and, with a hold, each
+component's last update) whose :meth:`NoiseState.state_dict` and the generator's state
+are all a resumed run needs to continue bit for bit. The normals of one read come
+from one draw in the state's dtype (each number used once); white noise of infinite
+bandwidth is drawn straight into its state.
 """
 
 from __future__ import annotations
@@ -94,6 +134,7 @@ __all__ = [
     "WhiteNoise",
     "amplitude_scale",
     "flicker_edge_error",
+    "flicker_hold_error",
     "flicker_spectral_error",
     "ou_transition",
     "ou_window_variance",
@@ -111,20 +152,64 @@ class NoiseState:
         Process state, shape ``(components, *shape)`` (OU components, or the
         telegraph's 0/1 state as the real dtype).
     t
-        Time stamp of the state in seconds (every component is at time ``t``).
+        Time stamp of the last read (or advance) in seconds.
+    shape
+        The devices' shape.
+    t_k
+        Time stamp of each component's last update, when a hold left some behind
+        (:class:`FlickerNoise` ``hold``); None: every component is at ``t``.
+    split
+        Components ``[0, split)`` are summed once and their sum kept until one of them
+        is updated (0: none); a read then adds only the others.
     """
 
     x: Tensor
     t: float = 0.0
     shape: tuple[int, ...] = field(default=())
+    t_k: list[float] | None = None
+    split: int = 0
+    _held: Tensor | None = field(default=None, repr=False, compare=False)
 
     def state_dict(self) -> dict:
         """Plain tensors and numbers, enough to resume bit for bit."""
-        return {"x": self.x.clone(), "t": self.t, "shape": tuple(self.shape)}
+        t_k = None if self.t_k is None else list(self.t_k)
+        return {
+            "x": self.x.clone(),
+            "t": self.t,
+            "shape": tuple(self.shape),
+            "t_k": t_k,
+            "split": self.split,
+        }
 
     @classmethod
     def from_state_dict(cls, state: dict) -> NoiseState:
-        return cls(x=state["x"].clone(), t=float(state["t"]), shape=tuple(state["shape"]))
+        t_k = state.get("t_k")
+        return cls(
+            x=state["x"].clone(),
+            t=float(state["t"]),
+            shape=tuple(state["shape"]),
+            t_k=None if t_k is None else [float(u) for u in t_k],
+            split=int(state.get("split", 0)),
+        )
+
+    def held_sum(self) -> Tensor:
+        """Σ_{k < split} x_k, computed on first use after the last change of those rows.
+
+        Not part of :meth:`state_dict`: recomputed from the same rows by the same
+        reduction, it is the same bits.
+        """
+        if self._held is None:
+            self._held = self.x[: self.split].sum(0)
+        return self._held
+
+    def forget_held(self) -> None:
+        """Drop the held sum (a row below ``split`` changed)."""
+        self.split, self._held = 0, None
+
+    def nbytes(self) -> int:
+        """Bytes held between reads: the state and the held sum (O(devices × components))."""
+        held = 0 if self._held is None else self._held.numel() * self._held.element_size()
+        return self.x.numel() * self.x.element_size() + held
 
 
 class AbstractNoiseProcess(Schema):
@@ -243,11 +328,27 @@ def ou_transition(v: np.ndarray, tau: np.ndarray, dt: float) -> tuple[np.ndarray
 
 
 class _OUSum(AbstractNoiseProcess):
-    """A process that is a sum of independent OU components (variances v_k, times τ_k)."""
+    """A process that is a sum of independent OU components (variances v_k, times τ_k).
+
+    Subclasses with a ``hold`` h > 0 (:class:`FlickerNoise`) advance a component at a
+    read only when the time since its last update exceeds h·τ_k (module docstring,
+    "Holding slow components"); h = 0 advances every component at every read.
+    """
 
     def _components(self) -> tuple[np.ndarray, np.ndarray]:
         """(v_k, τ_k) as float64 arrays."""
         raise NotImplementedError
+
+    @property
+    def _hold(self) -> float:
+        """The hold h (0: every component at every read)."""
+        return 0.0
+
+    @cached_property
+    def _table(self) -> tuple[list[float], list[float], list[float]]:
+        """(v_k, τ_k, h·τ_k) as Python floats, for the per-read bookkeeping."""
+        v, tau = self._components()
+        return v.tolist(), tau.tolist(), (self._hold * tau).tolist()
 
     @cached_property
     def _steps(self) -> dict:
@@ -278,21 +379,136 @@ class _OUSum(AbstractNoiseProcess):
         return NoiseState(x.mul_(std.view(-1, *[1] * len(shape))), float(t), shape)
 
     def advance(self, state: NoiseState, dt: float, generator: torch.Generator) -> None:
+        """Every component to ``state.t + dt``, exactly, held ones from their own update times."""
         if dt < 0:
             raise ValueError(f"dt must be >= 0, got {dt}")
         if dt == 0:
             return
+        state.forget_held()
+        if state.t_k is not None:  # a hold left components behind: each its own interval
+            t = state.t + float(dt)
+            self._update(state, list(range(state.x.shape[0])), t, generator)
+            state.t, state.t_k = t, None
+            return
         x = state.x
         a, s, white = self._step(float(dt), x)
-        xi = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device).mul_(s)
-        if white:
-            x.copy_(xi)
+        if white:  # a fresh draw: straight into the state (the same numbers as a randn)
+            x.normal_(generator=generator).mul_(s)
         else:
-            x.mul_(a).add_(xi)
+            xi = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+            x.mul_(a).add_(xi.mul_(s))
         state.t += float(dt)
 
+    def at(self, state: NoiseState, t: float, generator: torch.Generator) -> Tensor:
+        """The value at time stamp ``t`` ≥ ``state.t``, updating only the components due.
+
+        Component k is due when ``t − t_k > hold·τ_k`` (t_k its last update); with no
+        hold every component is due at every new time stamp, as :meth:`advance`.
+        """
+        t = float(t)
+        dt = t - state.t
+        if dt < 0:
+            raise ValueError(f"reads must not go back in time: t = {t} < state.t = {state.t}")
+        if dt > 0:
+            if self._hold == 0 and state.t_k is None:
+                self.advance(state, dt, generator)
+            else:
+                self._read(state, t, generator)
+        return self.value(state)
+
+    def _read(self, state: NoiseState, t: float, generator: torch.Generator) -> None:
+        """Advance the components due at ``t`` (one draw for all of them); hold the rest."""
+        _, _, threshold = self._table
+        m = len(threshold)
+        t_k = state.t_k if state.t_k is not None else [state.t] * m
+        due = [k for k, (u, h) in enumerate(zip(t_k, threshold, strict=True)) if t - u > h]
+        if len(due) == m and state.t_k is None:
+            self.advance(state, t - state.t, generator)  # all due, in step: the shared Δ
+            return
+        if due and due[0] < state.split:
+            state.forget_held()
+        if state.split == 0:
+            # hold the sum of the components updated at most once every m reads at this
+            # interval (thresholds fall with k: τ_k decreases)
+            interval = m * (t - state.t)
+            state.split = sum(1 for h in threshold if h >= interval)
+        if due:
+            state.t_k = list(t_k)
+            self._update(state, due, t, generator)
+        else:
+            state.t_k = t_k
+        state.t = t
+
+    def _update(self, state: NoiseState, due: list[int], t: float, gen: torch.Generator) -> None:
+        r"""Components ``due`` to time ``t`` from their own t_k: x ← a x + s ξ, exactly.
+
+        a = e^{−(t − t_k)/τ_k}, s = √(v_k(1 − a²)); the ξ of all of them come from one
+        draw, in the state's dtype.
+        """
+        v, tau, _ = self._table
+        x, t_k = state.x, state.t_k
+        xi = torch.randn((len(due), *x.shape[1:]), generator=gen, dtype=x.dtype, device=x.device)
+        for i, k in enumerate(due):
+            if tau[k] == 0:
+                a, s = 0.0, math.sqrt(v[k])
+            else:
+                r = (t - t_k[k]) / tau[k]
+                a, s = math.exp(-r), math.sqrt(v[k] * -math.expm1(-2.0 * r))
+            x[k].mul_(a).add_(xi[i], alpha=s)
+            t_k[k] = t
+
     def value(self, state: NoiseState) -> Tensor:
-        return state.x.sum(0)
+        """Σ_k x_k: one reduction, or the held sum of the slow rows plus the others."""
+        x, split = state.x, state.split
+        if split == 0:
+            return x.sum(0)
+        if split == x.shape[0]:
+            return state.held_sum().clone()
+        return x[split:].sum(0).add_(state.held_sum())
+
+    def update_fractions(self, interval: float) -> np.ndarray:
+        """Fraction of reads, one every ``interval`` s, at which each component is updated.
+
+        Component k is updated every n_k = ⌊h·τ_k/Δ⌋ + 1 reads (1 without a hold); the
+        normals drawn per device and read are Σ_k 1/n_k.
+        """
+        return 1.0 / self._periods(interval)
+
+    def _periods(self, interval: float, hold: float | None = None) -> np.ndarray:
+        """n_k = ⌊h·τ_k/Δ⌋ + 1, the reads between updates of component k on a grid."""
+        if interval <= 0:
+            raise ValueError(f"interval must be > 0, got {interval}")
+        h = self._hold if hold is None else float(hold)
+        _, tau = self._components()
+        return np.floor(h * tau / interval) + 1.0
+
+    def read_psd(self, f: np.ndarray, interval: float, hold: float | None = None) -> np.ndarray:
+        r"""One-sided PSD of the reads taken every Δ = ``interval`` s, hold included.
+
+        The spectrum a Welch estimate of the read sequence converges to (aliasing
+        included), for 0 < f ≤ 1/(2Δ). Component k, updated every n = n_k reads
+        (:meth:`update_fractions`) with b = e^{−nΔ/τ_k}, is a sample-and-hold of an
+        AR(1) sequence; averaged over the phase of its updates,
+
+        .. math::
+
+            S_k(f) = 2Δ\,\frac{1}{n}\frac{\sin^2(nω/2)}{\sin^2(ω/2)}\,
+                \frac{v_k(1 − b^2)}{|1 − b\,e^{−inω}|^2},\qquad ω = 2πfΔ ,
+
+        and n = 1 (``hold = 0``) is the AR(1) spectrum of exact reads.
+        ``hold = None`` uses the process's own.
+        """
+        f = np.asarray(f, dtype=float)
+        v, tau = self._components()
+        n = self._periods(interval, hold)
+        w = 2 * np.pi * f[..., None] * interval
+        with np.errstate(divide="ignore", invalid="ignore"):
+            b = np.where(tau == 0, 0.0, np.exp(-n * interval / np.where(tau == 0, 1.0, tau)))
+            box = np.where(
+                np.abs(np.sin(w / 2)) < 1e-300, n, np.sin(n * w / 2) ** 2 / np.sin(w / 2) ** 2 / n
+            )
+        ar = v * (1 - b * b) / np.abs(1 - b * np.exp(-1j * n * w)) ** 2
+        return (2 * interval * box * ar).sum(-1)
 
     def psd(self, f: np.ndarray) -> np.ndarray:
         v, tau = self._components()
@@ -371,6 +587,11 @@ class FlickerNoise(_OUSum):
     σ² = ∫_{1/T_obs}^{1/(2 t_int)} K f^{−γ} df (K ln(T_obs/(2 t_int)) for γ = 1;
     docs/hardware_sources.md §A1). aihwkit's PCM read noise Q_s = 0.0088 at ĝ = 1 is
     K = Q_s² = 7.7e-5 with γ = 1 (relative units).
+
+    A read at t advances only the components due, t − t_k > h·τ_k (``hold`` = h, t_k
+    the component's last update), each exactly over t − t_k; the others keep their
+    value (module docstring, "Holding slow components": marginals exact, covariances
+    within (1 − e^{−h})·Var, spectrum within :func:`flicker_hold_error`).
     """
 
     kind: Literal["flicker"] = "flicker"
@@ -408,6 +629,13 @@ class FlickerNoise(_OUSum):
     """[t_int, T_obs]: the reference read's integration time and observation time in
     seconds (aihwkit's PCM t_read = 250 ns; used when level = "std")."""
 
+    hold: float = param(0.05, ge=0, le=1, units="1")
+    """Hold h in [0, 1]: a read advances component k (exactly, over the time since its
+    last update) only when that time exceeds h·τ_k, else returns the held value; 0 =
+    every component at every read. Reads keep their exact law; covariances move by at
+    most (1 − e^{−h})·Var, the in-band spectrum by at most flicker_hold_error(γ, m, h)
+    (1.7 % at h = 0.05, γ = 1, two components per decade)."""
+
     @model_validator(mode="before")
     @classmethod
     def _lists_to_tuples(cls, data):
@@ -442,6 +670,10 @@ class FlickerNoise(_OUSum):
         return self.std**2 / band
 
     @property
+    def _hold(self) -> float:
+        return self.hold
+
+    @property
     def per_decade(self) -> float:
         """Components per decade m = (M − 1)/log₁₀(f_hi/f_lo)."""
         return (self.components - 1) / math.log10(self.f_hi / self.f_lo)
@@ -470,6 +702,35 @@ def flicker_spectral_error(gamma: float = 1.0, per_decade: float = 2.0) -> float
     v, tau = c * f_k ** (1 - gamma), 1 / (2 * np.pi * f_k)
     f = 10 ** np.linspace(0, 1 / m, 1000)
     return float(np.max(np.abs(_ou_psd(f, v, tau) * f**gamma - 1)))
+
+
+def flicker_hold_error(gamma: float = 1.0, per_decade: float = 2.0, hold: float = 0.05) -> float:
+    r"""Bound ε on the relative change of the reads' PSD that a hold h makes, inside the band.
+
+    On a grid of reads every Δ, component k is held for D_k = n_kΔ < 2hτ_k
+    (:meth:`FlickerNoise.update_fractions`; n_k ≥ 2 needs hτ_k ≥ Δ), so at frequency f
+    the sample-and-hold reshapes the Lorentzian tails of the components with
+    1/D_k ≤ f, those with f_k ≤ h f/π. A tail, 4v_kτ_k/(2πfτ_k)² = 2v_k f_k/(πf²), is
+    a share (2 sin(πγ/2) ln 10/(πm))·(f_k/f)^{2−γ} of K/f^γ; summed over the comb,
+    a geometric series from f_k = h f/π down in steps of 10^{−1/m},
+
+    .. math::
+
+        ε(γ, m, h) = \frac{2\sin(πγ/2)\ln 10}{π m}\,
+            \frac{(h/π)^{2−γ}}{1 − 10^{−(2−γ)/m}} .
+
+    The exact held spectrum (:meth:`FlickerNoise.read_psd`) stays within ε of the
+    every-read one for f_lo ≤ f ≤ min(f_hi, 1/(4Δ)) (tested); above f_hi there is no
+    power-law to compare with, and in the octave below 1/(2Δ) the deviation reaches
+    about 2.4 ε. ε → 0 as h → 0; for γ = 1, ε ≈ 0.34 h at two components per decade.
+    """
+    g, m, h = float(gamma), float(per_decade), float(hold)
+    if not 0 < g < 2:
+        raise ValueError(f"gamma must be in (0, 2), got {gamma}")
+    if m <= 0 or h < 0:
+        raise ValueError(f"need per_decade > 0 and hold >= 0, got {per_decade}, {hold}")
+    share = 2 * math.sin(math.pi * g / 2) * math.log(10) / (math.pi * m)
+    return share * (h / math.pi) ** (2 - g) / (1 - 10 ** (-(2 - g) / m))
 
 
 def flicker_edge_error(gamma: float, f: np.ndarray, f_lo: float, f_hi: float) -> np.ndarray:
@@ -595,7 +856,6 @@ def amplitude_scale(
     if law != "aihwkit_pcm":
         raise ValueError(f"unknown amplitude law {law!r}; allowed: constant, aihwkit_pcm")
     g = g_norm.abs()
-    out = torch.full_like(g, float(cap))
-    pos = g > 0
-    out[pos] = torch.clamp(g[pos].pow(exponent), max=float(cap))
-    return out
+    # one pass of pow over every device (no gather/scatter of the positive ones: 5x faster
+    # on a 784x256 array); ĝ = 0 and NaN take the cap through the mask
+    return torch.where(g > 0, g.pow(exponent).clamp_(max=float(cap)), float(cap))

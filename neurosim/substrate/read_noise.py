@@ -68,6 +68,7 @@ class ReadNoise(Schema):
     flicker_f_lo: float = borrow(FlickerNoise, "f_lo", note="1/f noise:")
     flicker_f_hi: float = borrow(FlickerNoise, "f_hi", note="1/f noise:")
     flicker_components: int = borrow(FlickerNoise, "components", note="1/f noise:")
+    flicker_hold: float = borrow(FlickerNoise, "hold", note="1/f noise:")
 
     telegraph_amplitude: float = borrow(TelegraphNoise, "amplitude", note="Telegraph noise:")
     telegraph_tau_up: float = borrow(TelegraphNoise, "tau_up", note="Telegraph noise:")
