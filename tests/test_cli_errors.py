@@ -329,7 +329,7 @@ def test_validate_file_with_base(tmp_path, capsys):
     assert main(["validate", str(path)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("OK: mine\n")
-    assert "feedback.alpha" in out and "devices.read_noise_std" in out
+    assert "feedback.alpha" in out and "devices.d2d_std" in out and "drift.relax_tau" in out
 
 
 def test_configs_lists_presets(capsys):

@@ -317,30 +317,35 @@ class AnalogHardware(AbstractHardware):
         """Drift, noise and IR drop on the devices of array ``key`` read as ``w``."""
         xb = self.array
         g = xb.to_pair(w) if xb.physical else w
-        if self.drift is not None or not xb.ir_drop.is_ideal:
-            factor, offset, ir = self._held_terms(key, g, stored)
-            if factor is not None:
-                # normalized: a signed weight is one device; its shift moves |w|
-                shift = offset if xb.physical else offset * torch.sign(w.detach())
-                g = g * factor + shift
-        else:
-            ir = None
+        factor, offset, ir, amp = self._held_terms(key, g, stored)
+        if factor is not None:
+            # normalized: a signed weight is one device; its shift moves |w|
+            shift = offset if xb.physical else offset * torch.sign(w.detach())
+            g = g * factor + shift
         if self._processes:
-            g = g + self.process_noise(key, g)
+            x = self._process_sum(key, g)
+            g = g + x if amp is None else torch.addcmul(g, x, amp)
         if ir is not None:
             g = g * ir
         return xb.from_pair(g) if xb.physical else g
 
     def _held_terms(
         self, key: tuple[int, str, str], g: Tensor, stored: Tensor
-    ) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
-        """(f, c, S) of array ``key`` at the open phase's start, cached through the phase."""
-        when = (self.clock.phase_start, self._writes)
+    ) -> tuple[Tensor | None, Tensor | None, Tensor | None, Tensor | None]:
+        """(f, c, S, a) of array ``key`` at the open phase's start, held through the phase.
+
+        a is the noise amplitude of the noise-free conductances G·f + c (None: 1). Held
+        while the phase, the writes and the stored tensor (its storage and version) are
+        the same; weights do not change within a phase, so a read in it equals one with
+        the terms recomputed.
+        """
+        when = (self.clock.phase_start, self._writes, stored.data_ptr(), stored._version)
         held = self._held.get(key)
-        if held is not None and held[0] == when:
-            return held[1:]
-        factor = offset = ir = None
+        if held is not None and held[0] == when and held[5] == tuple(g.shape):
+            return held[1:5]
+        factor = offset = ir = amp = None
         with torch.no_grad():
+            clean = g.detach()
             if self.drift is not None:
                 state = self._drift_state(key, stored)
                 elapsed = self.clock.phase_start - state.t_w
@@ -348,11 +353,27 @@ class AnalogHardware(AbstractHardware):
                 f = drift.factor(elapsed, state.nu)
                 c = relax.offset(state.shift, elapsed) * f
                 factor, offset = f.to(g.dtype), c.to(g.dtype)
+                shift = offset if self.array.physical else offset * torch.sign(clean)
+                clean = clean * factor + shift
             if not self.array.ir_drop.is_ideal:
-                clean = g.detach() if factor is None else g.detach() * factor + offset
                 ir = self.array.effective(clean, key[1]).to(g.dtype)
-        self._held[key] = (when, factor, offset, ir)
-        return factor, offset, ir
+            if self._processes:
+                amp = self._amplitude(clean)
+        self._held[key] = (when, factor, offset, ir, amp, tuple(g.shape))
+        return factor, offset, ir, amp
+
+    def _amplitude(self, w: Tensor) -> Tensor | None:
+        """a(w) = 1 (None), |w| or |w|·m(|w|/G_max) of the ``[noise]`` section."""
+        noise = self.noise
+        if noise.scale == "absolute" and noise.law == "constant":
+            return None
+        mag = w.detach().abs()
+        amp = (
+            None if noise.law == "constant" else amplitude_scale(mag / self.array.g_max, noise.law)
+        )
+        if noise.scale == "relative":
+            amp = mag if amp is None else mag * amp
+        return amp
 
     def _drift_state(self, key: tuple[int, str, str], stored: Tensor) -> DriftState:
         """The drift state of array ``key`` (its devices written now, on first use)."""
@@ -371,7 +392,14 @@ class AnalogHardware(AbstractHardware):
         a(w)·Σ_p x_p(t) with a = 1 (absolute) or |w|·m(|w|/G_max) (relative;
         :mod:`neurosim.substrate.read_noise`); ``w`` are the weights (normalized units)
         or the stacked pair G± (physical). Detached: gradients pass straight through.
+        (A read holds a for the phase, from the noise-free conductances.)
         """
+        total = self._process_sum(key, w)
+        amp = self._amplitude(w)
+        return total if amp is None else total * amp
+
+    def _process_sum(self, key: tuple[int, str, str], w: Tensor) -> Tensor:
+        """Σ_p x_p(t) over the processes of array ``key`` (devices shaped like ``w``)."""
         now = self.clock.now
         total = None
         for proc in self._processes:
@@ -388,14 +416,6 @@ class AnalogHardware(AbstractHardware):
                 raise ValueError(f"array {key} was read with shape {state.shape}, now {w.shape}")
             value = proc.at(state, now, gen)
             total = value if total is None else total + value
-        with torch.no_grad():
-            noise = self.noise
-            if noise.scale == "relative" or noise.law != "constant":
-                mag = w.detach().abs()
-                amp = amplitude_scale(mag / self.array.g_max, noise.law)
-                if noise.scale == "relative":
-                    amp = mag if amp is None else mag * amp
-                total = total * amp
         return total
 
     def write(self, params: Mapping[str, Tensor], before: Mapping[str, Tensor]) -> None:
