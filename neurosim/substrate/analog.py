@@ -246,11 +246,7 @@ class AnalogHardware(AbstractHardware):
                 for dkey, (dstate, gstate) in value.items():
                     gen = torch.Generator()
                     gen.set_state(gstate)
-                    shape = dstate["t_w"].shape
-                    z = torch.zeros(shape, dtype=torch.float64, device=dstate["t_w"].device)
-                    drift, relax = self._drift_models
-                    entry = DriftState(drift, relax, z, z.clone(), z.clone(), z.clone())
-                    entry.load_state_dict(dstate)
+                    entry = DriftState.from_state_dict(dstate, *self._drift_models)
                     self._drift[tuple(dkey)] = (entry, gen)
             elif key == "noise":
                 for nkey, (nstate, gstate, device) in value.items():

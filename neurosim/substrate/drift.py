@@ -444,6 +444,16 @@ class DriftState:
         on_write(state, None, g, t_now, generator)
         return state
 
+    @classmethod
+    def from_state_dict(
+        cls, state: dict[str, Tensor], drift: PowerLawDrift, relaxation: ExponentialRelaxation
+    ) -> DriftState:
+        """The state saved by :meth:`state_dict`, for the models of the same config."""
+        z = torch.zeros(tuple(state["t_w"].shape), dtype=_F64, device=state["t_w"].device)
+        out = cls(drift, relaxation, z, z.clone(), z.clone(), z.clone())
+        out.load_state_dict(state)
+        return out
+
     @property
     def shape(self) -> tuple[int, ...]:
         return tuple(self.t_w.shape)
